@@ -1,0 +1,3 @@
+from hemtools.cli import main_entry
+
+main_entry()

@@ -1,0 +1,98 @@
+"""The command line: ``hemtools <command> ...`` and the ``verify`` console script.
+
+Only this module (and ``hemtools.commands``) parses arguments, prints and chooses exit codes (SPEC §5):
+  0 confirmed · 1 refuted · 2 usage error (one line on stderr, no traceback) · 3 inconclusive ·
+  4 internal error or error in user code (with traceback) · 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import traceback
+
+EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 4, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (argparse prints the whole usage block by default)."""
+
+    def error(self, message: str):  # noqa: D102
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _command_modules() -> list:
+    import hemtools.commands as pkg
+
+    mods = []
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"hemtools.commands.{info.name}")
+        if hasattr(mod, "NAME") and hasattr(mod, "run"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
+
+
+def build_parser(prog: str = "hemtools") -> Parser:
+    from hemtools import __version__
+
+    parser = Parser(prog=prog, description="Numerical proofs of what contrastive losses are minimised by.",
+                    epilog="Exit codes: 0 confirmed, 1 refuted, 2 usage error, 3 inconclusive, 4 error.")
+    parser.add_argument("--version", action="version", version=f"hemtools {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "hemtools") -> int:
+    """Run the CLI; returns the exit code (never calls sys.exit itself)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    if getattr(args, "_module", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return run_command(args._module.run, args, args.command)
+
+
+def run_command(fn, args, name: str) -> int:
+    from hemtools.errors import ArgumentError, UserCodeError
+
+    try:
+        return int(fn(args))
+    except ArgumentError as exc:
+        print(f"hemtools {name}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UserCodeError as exc:
+        sys.stderr.write(exc.traceback_text)
+        print(f"hemtools {name}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"hemtools {name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+    except Exception:  # an internal error: show everything
+        traceback.print_exc()
+        print(f"hemtools {name}: internal error (please report it with the traceback above)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def main_entry() -> None:
+    sys.exit(main())
+
+
+def verify_entry() -> None:
+    """The ``verify`` console script: the same command as ``hemtools verify``."""
+    sys.exit(main(["verify", *sys.argv[1:]], prog="hemtools"))

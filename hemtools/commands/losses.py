@@ -1,0 +1,28 @@
+"""``hemtools losses``: the registered losses, their parameters and claimed minimisers."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import print_json
+
+NAME = "losses"
+ORDER = 90
+HELP = "list the registered losses and their parameters"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the registry as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hemtools.losses import registered
+
+    reg = registered()
+    if args.json:
+        print_json([s.to_dict() for _, s in sorted(reg.items())])
+        return 0
+    for name, spec in sorted(reg.items(), key=lambda kv: (kv[1].kind, kv[1].family, kv[0])):
+        params = ", ".join(f"{p.name}={p.default}" for p in spec.params.values())
+        print(f"{name:<16} {spec.kind:<6} {params:<44} {spec.doc}")
+    return 0

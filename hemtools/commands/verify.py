@@ -1,0 +1,105 @@
+"""``hemtools verify`` (and the ``verify`` console script): confirm or refute a loss's minimiser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import (add_loss_arguments, add_solver_arguments, check_output_path, check_positive_int,
+                      parse_params, print_json)
+
+NAME = "verify"
+ORDER = 0
+HELP = "confirm or refute what a loss is minimised by, with measured certificates"
+DESCRIPTION = """\
+Minimise a contrastive loss over M positive pairs on S^{d-1} from random restarts, construct the claimed
+minimiser exactly and measure the certificates: Riemannian gradient norm, alignment, Gram deviation,
+value against the exact target, agreement of the restarts and the Riemannian Hessian on the tangent
+space (positive semidefinite, zero eigenvalues = rotation orbit).
+
+claims:  simplex (default when M <= d+1)   perfect alignment u_i = v_i and a regular simplex
+         aligned (default when M > d+1)   perfect alignment at a second-order minimum (described)
+         config:NAME                       a named configuration (see hemtools.configurations)
+         value:X                           the minimum equals X
+
+example: verify --loss kcl --M 8 --d 16
+         verify --loss dhel --M 8 --d 3 --claim aligned --json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_loss_arguments(p)
+    p.add_argument("--M", type=int, required=True, help="number of positive pairs (>= 2)")
+    p.add_argument("--d", type=int, required=True, help="dimension of the ambient space R^d (>= 2)")
+    p.add_argument("--claim", default=None, help="simplex | aligned | config:NAME | value:X")
+    add_solver_arguments(p)
+    p.add_argument("--json", action="store_true", help="print exactly one JSON document (SPEC §5)")
+    p.add_argument("--plot", metavar="FILE", help="write a figure of the minimiser (.png, .svg or .pdf)")
+    p.add_argument("--no-hessian", action="store_true", help="skip the Hessian certificate (large problems)")
+
+
+def run(args: argparse.Namespace) -> int:
+    params = parse_params(args.param, args.tau)
+    check_positive_int("--restarts", args.restarts)
+    check_positive_int("--seed", args.seed, low=0)
+    if args.plot:
+        check_output_path(args.plot)
+
+    from hemtools.checks import verify  # heavy: torch
+
+    report = verify(args.loss, args.M, args.d, claim=args.claim, params=params, restarts=args.restarts,
+                    seed=args.seed, dtype=args.dtype, device=args.device, tol=args.tol,
+                    hessian=not args.no_hessian)
+    # the result is shown before the figure is drawn: a failing plot must not lose it
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        sys.stdout.write(render(report))
+        sys.stdout.flush()
+    if args.plot:
+        from hemtools import plots
+
+        plots.verify_figure(report.to_dict(), args.plot)
+        if not args.json:
+            print(f"figure     {args.plot}")
+    return report.exit_code
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    if x == 0:
+        return "0"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def render(r) -> str:
+    """The human table: claim, verdict, value, reference, gradient, each check, seconds."""
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
+    lines = [
+        f"loss       {r.loss}  M={r.M}  d={r.d}" + (f"  ({params})" if params else ""),
+        f"claim      {r.claim}",
+        f"verdict    {r.verdict.upper()}: {r.reason}",
+        f"value      {r.value:.15g}   (best of {r.restarts} restarts)",
+        f"reference  {r.reference['value']:.15g}   {r.reference['name']}",
+        f"gradient   {r.grad_norm:.1e}",
+        f"config     {r.configuration or 'not recognised'}",
+        "",
+        f"  {'check':<20} {'status':<6} {'measured':>10}    {'tolerance':<10} detail",
+    ]
+    for c in r.checks:
+        rel = c.relation if c.passed is not None else ""
+        lines.append(f"  {c.name:<20} {c.status:<6} {_fmt(c.measured):>10} {rel:>3} {_fmt(c.tolerance):<10} {c.detail}")
+    if len(r.minima) > 1:
+        lines.append("")
+        lines.append("  minima found: " + ", ".join(f"{v:.10g} (x{n})" for v, n in r.minima))
+    for key, section in r.extras.items():
+        if isinstance(section, dict) and section.get("summary"):
+            lines.append(f"  {key}: {section['summary']}")
+    for note in r.notes:
+        lines.append(f"  note: {note}")
+    lines.append("")
+    lines.append(f"seconds    {r.seconds:.2f}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,20 @@
+"""Contrastive losses and energies, and their registry.
+
+>>> from hemtools.losses import get_loss
+>>> spec = get_loss("kcl")
+>>> spec(U, V)                  # (M, d) or (B, M, d) tensors, defaults filled in
+
+Each family lives in its own module (infonce.py, dhel.py, kcl.py, energy.py, …) and registers itself with
+:func:`register_loss`.  Installed packages add losses through the entry-point group ``hemtools.losses``.
+"""
+
+from ..errors import ArgumentError, UserCodeError  # noqa: F401
+from .registry import (  # noqa: F401
+    ENTRY_POINT_GROUP,
+    LossSpec,
+    Param,
+    get_loss,
+    names,
+    register_loss,
+    registered,
+)

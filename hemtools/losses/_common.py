@@ -1,0 +1,29 @@
+"""Small shared pieces of the batched losses: Gram matrices and off-diagonal reductions."""
+
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def gram(a: Tensor, b: Tensor) -> Tensor:
+    """Batched inner products a_i . b_j: (B, M, d) x (B, K, d) -> (B, M, K)."""
+    return a @ b.transpose(-1, -2)
+
+
+def eye_mask(m: int, like: Tensor) -> Tensor:
+    return torch.eye(m, dtype=torch.bool, device=like.device)
+
+
+def off_diagonal(logits: Tensor, fill: float) -> Tensor:
+    """``logits`` with its diagonal replaced by ``fill`` (-inf to drop terms from a log-sum-exp, 0 from a sum).
+
+    masked_fill has a zero derivative at the filled entries, so first and second derivatives stay finite.
+    """
+    return logits.masked_fill(eye_mask(logits.shape[-1], logits), fill)
+
+
+def diagonal(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise inner products a_i . b_i: (B, M, d) x (B, M, d) -> (B, M)."""
+    return (a * b).sum(-1)

@@ -1,0 +1,46 @@
+"""Hyperspherical energies of one point set (SPEC §1, "Energies"): the baselines for M > d+1.
+
+    riesz_energy    Σ_{i<j} ‖x_i − x_j‖^{−s}      (s = 1: Thomson / Coulomb)
+    log_energy      Σ_{i<j} −log ‖x_i − x_j‖
+    gaussian_energy Σ_{i≠j} e^{−t ‖x_i − x_j‖²}   (note: ordered pairs, as in SPEC)
+
+Distances come from the Gram matrix (r² = 2 − 2 x·y).  The diagonal of r² is replaced by 1 before any
+power or logarithm so that no singular value is ever evaluated, even in masked entries (a NaN there would
+poison the gradient through the mask).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import gram, off_diagonal
+from .registry import positive, register_loss
+
+Tensor = torch.Tensor
+
+
+def _offdiag_r2(X: Tensor) -> Tensor:
+    return off_diagonal(2.0 - 2.0 * gram(X, X), 1.0)
+
+
+@register_loss("riesz_energy", kind="points", minimiser="simplex", family="energy",
+               params=[positive("s", 1.0, "Riesz exponent s > 0 (s = 1: Thomson)")])
+def riesz_energy(X: Tensor, *, s: float = 1.0) -> Tensor:
+    """Riesz s-energy Σ_{i<j} ‖x_i − x_j‖^{−s} (s = 1 is the Thomson problem)."""
+    e = off_diagonal(_offdiag_r2(X).pow(-s / 2), 0.0)
+    return 0.5 * e.sum((-2, -1))
+
+
+@register_loss("log_energy", kind="points", minimiser="simplex", family="energy")
+def log_energy(X: Tensor) -> Tensor:
+    """Logarithmic energy Σ_{i<j} −log ‖x_i − x_j‖ (Smale's 7th problem on S²)."""
+    e = off_diagonal(torch.log(_offdiag_r2(X)), 0.0)
+    return -0.25 * e.sum((-2, -1))  # −log r = −½ log r², and ½ for i<j
+
+
+@register_loss("gaussian_energy", kind="points", minimiser="simplex", family="energy",
+               params=[positive("t", 2.0, "Gaussian scale t > 0 (InfoNCE uniformity: t = 1/(2τ))")])
+def gaussian_energy(X: Tensor, *, t: float = 2.0) -> Tensor:
+    """Gaussian energy Σ_{i≠j} e^{−t ‖x_i − x_j‖²}."""
+    e = off_diagonal(torch.exp(-t * _offdiag_r2(X)), 0.0)
+    return e.sum((-2, -1))

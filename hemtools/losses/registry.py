@@ -1,0 +1,368 @@
+"""The loss registry: name -> callable + metadata (parameters, what it acts on, claimed minimiser).
+
+Losses enter the registry three ways:
+  * built-in modules of ``hemtools.losses`` decorated with :func:`register_loss`;
+  * installed packages that declare an entry point in the group ``hemtools.losses`` (the entry point
+    names a module that registers losses, or a callable ``f(U, V, **params)`` registered under the entry
+    point's name);
+  * user code given as ``module:function`` or ``path/to/file.py:function`` (resolved by :func:`get_loss`).
+
+A pair loss is ``f(U, V, **params) -> (B,)`` on batches ``U, V`` of shape (B, M, d); a point loss (an
+energy) is ``f(X, **params) -> (B,)`` on (B, M, d).  :meth:`LossSpec.objective` turns either into the
+solver's objective on the stacked points ``X = [U; V]`` of shape (B, N, d).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from ..errors import ArgumentError, UserCodeError
+
+Tensor = torch.Tensor
+
+ENTRY_POINT_GROUP = "hemtools.losses"
+
+
+# --------------------------------------------------------------------------------------------------------
+# parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    """One loss parameter: default, admissible range (open or closed ends) or a set of choices."""
+
+    name: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = True
+    high_open: bool = True
+    choices: tuple[str, ...] | None = None
+    kind: str = "float"  # "float" | "int" | "choice" | "expr" (a formula string or a callable)
+    doc: str = ""
+
+    def describe_range(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "expr":
+            return "a formula in x (e.g. 'exp(x/0.5)') or a callable"
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        lb = "(" if (self.low is None or self.low_open) else "["
+        rb = ")" if (self.high is None or self.high_open) else "]"
+        what = "an integer" if self.kind == "int" else "a finite number"
+        return f"{what} in {lb}{lo}, {hi}{rb}"
+
+    def validate(self, value: Any, loss: str = "") -> Any:
+        where = f"{self.name} (loss {loss})" if loss else self.name
+        if self.kind == "expr":
+            if isinstance(value, str) or callable(value) or type(value).__module__.startswith("sympy"):
+                return value
+            raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
+            return value
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}") from None
+        if not math.isfinite(num):
+            raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
+        if self.kind == "int":
+            if num != int(num):
+                raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
+            num = int(num)
+        bad_low = self.low is not None and (num <= self.low if self.low_open else num < self.low)
+        bad_high = self.high is not None and (num >= self.high if self.high_open else num > self.high)
+        if bad_low or bad_high:
+            raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
+        return num
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "default": self.default if not callable(self.default) else repr(self.default),
+                "range": self.describe_range(), "doc": self.doc}
+
+
+def positive(name: str, default: float, doc: str = "") -> Param:
+    return Param(name, default, low=0.0, low_open=True, doc=doc)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the loss specification
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A registered loss.
+
+    ``kind`` is ``"pairs"`` (acts on positive pairs (U, V); the solver's point set is [U; V], N = 2M) or
+    ``"points"`` (an energy of one point set, N = M).  ``minimiser`` names the configuration the seed paper
+    claims for M <= d+1: ``"aligned_simplex"`` (u_i = v_i, regular simplex), ``"simplex"`` (points form a
+    regular simplex) or ``None`` (no claim).  ``check`` validates parameter combinations beyond single
+    ranges (raises ValueError).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    params: Mapping[str, Param]
+    kind: str = "pairs"
+    minimiser: str | None = "aligned_simplex"
+    family: str = ""
+    doc: str = ""
+    source: str = "builtin"
+    check: Callable[[dict], None] | None = None
+    batched: bool = True  # False: fn takes one configuration (M, d) and returns a scalar (user losses)
+    accepts_any_params: bool = False
+    advice: Callable[[dict], list[str]] | None = None  # caveats that apply to given parameters
+
+    def notes(self, params: Mapping[str, Any]) -> list[str]:
+        """Caveats for these (resolved) parameters, e.g. a kernel that is not differentiable at the minimiser."""
+        return list(self.advice(dict(params))) if self.advice is not None else []
+
+    # -- parameters ---------------------------------------------------------------------------------------
+    def resolve_params(self, given: Mapping[str, Any] | None = None) -> dict:
+        """Defaults filled in, every value validated; unknown names are refused with the accepted ones."""
+        given = dict(given or {})
+        out = {}
+        for k, v in given.items():
+            if k not in self.params and not self.accepts_any_params:
+                accepted = ", ".join(self.params) if self.params else "none"
+                raise ArgumentError(f"{k}: unknown parameter for loss {self.name}; accepted parameters: {accepted}")
+        for k, p in self.params.items():
+            out[k] = p.validate(given[k], self.name) if k in given else p.default
+        for k, v in given.items():
+            if k not in self.params:  # accepts_any_params: keep numbers numbers
+                try:
+                    v = float(v)
+                except (TypeError, ValueError):
+                    pass
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ArgumentError(f"{k} (loss {self.name}): expected a finite number, got {v!r}")
+                out[k] = v
+        if self.check is not None:
+            self.check(out)
+        return out
+
+    # -- evaluation ---------------------------------------------------------------------------------------
+    def n_points(self, M: int) -> int:
+        return 2 * M if self.kind == "pairs" else M
+
+    def __call__(self, *tensors: Tensor, **params) -> Tensor:
+        """Evaluate on (M, d) or (B, M, d) tensors with validated parameters (defaults filled in)."""
+        p = self.resolve_params(params)
+        unbatched = tensors[0].dim() == 2
+        if unbatched:
+            tensors = tuple(t.unsqueeze(0) for t in tensors)
+        out = self._batched_call(tensors, p)
+        return out.squeeze(0) if unbatched else out
+
+    def _batched_call(self, tensors: Sequence[Tensor], p: dict) -> Tensor:
+        if self.batched:
+            return self.fn(*tensors, **p)
+        return _call_user_loss(self, tensors, p)
+
+    def objective(self, M: int, params: Mapping[str, Any]) -> Callable[[Tensor], Tensor]:
+        """The solver's objective on stacked points X of shape (B, N, d); ``params`` must be resolved."""
+        p = dict(params)
+        if self.kind == "pairs":
+            def f(x: Tensor) -> Tensor:
+                return self._batched_call((x[..., :M, :], x[..., M:, :]), p)
+        else:
+            def f(x: Tensor) -> Tensor:
+                return self._batched_call((x,), p)
+        return f
+
+    def split(self, x: Tensor, M: int) -> tuple[Tensor, ...]:
+        """Stacked points -> (U, V) for pair losses, (X,) for point losses."""
+        return (x[..., :M, :], x[..., M:, :]) if self.kind == "pairs" else (x,)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "family": self.family, "minimiser": self.minimiser,
+                "params": [p.to_dict() for p in self.params.values()], "doc": self.doc, "source": self.source}
+
+
+def _call_user_loss(spec: LossSpec, tensors: Sequence[Tensor], p: dict) -> Tensor:
+    """Evaluate an unbatched user loss on every batch entry; errors become :class:`UserCodeError`."""
+    outs = []
+    for b in range(tensors[0].shape[0]):
+        try:
+            val = spec.fn(*(t[b] for t in tensors), **p)
+        except Exception as exc:  # anything raised by user code is reported with its traceback
+            raise UserCodeError(spec.name, exc) from exc
+        if not isinstance(val, torch.Tensor):
+            try:
+                val = torch.as_tensor(val, dtype=tensors[0].dtype, device=tensors[0].device)
+            except Exception as exc:
+                raise UserCodeError(spec.name, TypeError(f"returned {type(val).__name__}, expected a scalar tensor")) from exc
+        if val.numel() != 1:
+            raise UserCodeError(spec.name, TypeError(
+                f"returned a tensor of shape {tuple(val.shape)}, expected a scalar (one value per configuration)"))
+        outs.append(val.reshape(()))
+    return torch.stack(outs)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the registry
+
+
+_REGISTRY: dict[str, LossSpec] = {}
+_BUILTINS_LOADED = False
+_ENTRY_POINTS_LOADED = False
+_BUILTIN_MODULES = ("infonce", "dhel", "kcl", "energy", "phipsi", "alphacl")
+
+
+def register_loss(name: str, *, params: Sequence[Param] = (), kind: str = "pairs",
+                  minimiser: str | None = "aligned_simplex", family: str = "", check=None,
+                  advice=None, replace: bool = False):
+    """Decorator: register ``fn`` under ``name`` with its parameters and metadata.
+
+    The first line of the function's docstring becomes the one-line description in ``hemtools losses``.
+    """
+    if kind not in ("pairs", "points"):
+        raise ArgumentError(f"kind: expected 'pairs' or 'points', got {kind!r}")
+
+    def deco(fn):
+        if name in _REGISTRY and not replace:
+            raise ArgumentError(f"loss {name!r} is already registered (by {_REGISTRY[name].fn.__module__})")
+        doc = (inspect.getdoc(fn) or "").strip().splitlines()
+        _REGISTRY[name] = LossSpec(name=name, fn=fn, params={p.name: p for p in params}, kind=kind,
+                                   minimiser=minimiser, family=family or fn.__module__.rsplit(".", 1)[-1],
+                                   doc=doc[0] if doc else "", check=check, advice=advice,
+                                   source="builtin" if fn.__module__.startswith("hemtools.") else fn.__module__)
+        return fn
+
+    return deco
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    for mod in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(f"hemtools.losses.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"hemtools.losses.{mod}":  # a real missing dependency: surface it
+                raise
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise UserCodeError(f"entry point {ep.name} = {ep.value}", exc) from exc
+        if callable(obj) and not inspect.ismodule(obj) and ep.name not in _REGISTRY:
+            _REGISTRY[ep.name] = _spec_from_user_callable(ep.name, obj, source=f"entry point {ep.value}")
+
+
+def registered() -> dict[str, LossSpec]:
+    """All registered losses (built-ins and installed entry points), by name."""
+    _load_builtins()
+    _load_entry_points()
+    return dict(_REGISTRY)
+
+
+def names(kind: str | None = None) -> list[str]:
+    return sorted(n for n, s in registered().items() if kind is None or s.kind == kind)
+
+
+def get_loss(name: str | LossSpec | Callable) -> LossSpec:
+    """Resolve a registered name, ``module:function``, ``path/file.py:function`` or a callable.
+
+    Raises ValueError (unknown name, with the closest registered names; missing module/file/function).
+    """
+    if isinstance(name, LossSpec):
+        return name
+    if callable(name):
+        return _spec_from_user_callable(getattr(name, "__name__", "user_loss"), name, source="callable")
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"loss: expected a registered name or module:function, got {name!r}")
+    if ":" in name and not (len(name) > 1 and name[1] == ":" and "\\" in name):  # not a bare C:\ path
+        return _load_user_loss(name)
+    reg = registered()
+    if name in reg:
+        return reg[name]
+    close = difflib.get_close_matches(name, reg.keys(), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ArgumentError(f"loss: unknown loss {name!r}{hint} (registered: {', '.join(sorted(reg))}; "
+                     "or give module:function / path/to/file.py:function)")
+
+
+def _load_user_loss(ref: str) -> LossSpec:
+    target, _, fname = ref.rpartition(":")
+    if not target or not fname:
+        raise ArgumentError(f"loss: expected module:function or path/to/file.py:function, got {ref!r}")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ArgumentError(f"loss: file {target!r} does not exist")
+        modname = f"hemtools_user_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(modname, path)
+        if spec is None or spec.loader is None:
+            raise ArgumentError(f"loss: cannot import {target!r} as a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise UserCodeError(f"while importing {target}", exc) from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            if exc.name and target.startswith(exc.name):
+                raise ArgumentError(f"loss: module {target!r} not found (is it on PYTHONPATH?)") from None
+            raise UserCodeError(f"while importing {target}", exc) from exc
+        except Exception as exc:
+            raise UserCodeError(f"while importing {target}", exc) from exc
+    fn = getattr(module, fname, None)
+    if fn is None:
+        raise ArgumentError(f"loss: {target!r} has no function {fname!r}")
+    if not callable(fn):
+        raise ArgumentError(f"loss: {ref!r} is not callable")
+    return _spec_from_user_callable(ref, fn, source=ref)
+
+
+def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
+    """A user loss ``f(U, V, **params) -> scalar`` on one configuration.  Its keyword parameters with
+    defaults become its parameters (any name is accepted when it takes ``**kwargs``)."""
+    params: dict[str, Param] = {}
+    any_params = False
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None:
+        positional = [p for p in sig.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+        if len(positional) > 2:
+            raise ArgumentError(f"loss: {name} must take (U, V, **params); it requires {len(positional)} positional arguments")
+        for p in sig.parameters.values():
+            if p.kind == p.VAR_KEYWORD:
+                any_params = True
+            elif p.default is not p.empty:
+                default = p.default
+                kind = "float" if isinstance(default, (int, float)) and not isinstance(default, bool) else "expr"
+                params[p.name] = Param(p.name, default, kind=kind)
+    doc = (inspect.getdoc(fn) or "").strip().splitlines()
+    return LossSpec(name=name, fn=fn, params=params, kind="pairs", minimiser="aligned_simplex", family="user",
+                    doc=doc[0] if doc else "", source=source, batched=False, accepts_any_params=any_params)
