@@ -203,6 +203,8 @@ def check_uniqueness(points: Tensor, values: Tensor, rel: float, tol: float) -> 
 @dataclass
 class HessianInfo:
     n: int
+    where: str  # "best restart" or "exact target"
+    grad_norm: float  # Riemannian gradient norm at that point
     orbit_dimension: int
     rank: int
     zero_count: int
@@ -219,17 +221,26 @@ class HessianInfo:
         return d
 
 
-def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: float, eps: float) -> HessianInfo:
-    """Eigenvalues of the Riemannian Hessian at one configuration x (N, d) and their classification."""
+def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: float, eps: float,
+                     where: str = "best restart") -> HessianInfo:
+    """Eigenvalues of the Riemannian Hessian at one configuration x (N, d) and their classification.
+
+    An eigenvalue counts as zero when |λ| <= zero_factor · eps · max|λ| + ‖grad f(x)‖: the first term is
+    round-off (SPEC §3); the second because away from an exact critical point the directions of the
+    rotation orbit carry curvature of the order of the gradient (f is constant along the orbit, so
+    <Hess ξ, ξ> = −<grad f, ∇_ξ ξ> there).
+    """
     H, _ = sphere.riemannian_hessian_matrix(f, x)
     ev = torch.linalg.eigvalsh(H)
+    _, g = sphere.riemannian_gradient(f, x.unsqueeze(0))
+    gnorm = float(sphere.norm(g)[0])
     scale = float(ev.abs().max())
-    thr = zero_factor * eps * max(scale, eps)
+    thr = zero_factor * eps * max(scale, eps) + gnorm
     zero = ev.abs() <= thr
     above = ev[ev > thr]
     r = configurations.rank(x)
     d = x.shape[-1]
-    return HessianInfo(n=H.shape[0], orbit_dimension=sphere.orbit_dimension(d, r), rank=r,
+    return HessianInfo(n=H.shape[0], where=where, grad_norm=gnorm, orbit_dimension=sphere.orbit_dimension(d, r), rank=r,
                        zero_count=int(zero.sum()), threshold=thr, min_eigenvalue=float(ev[0]),
                        max_abs_zero=float(ev[zero].abs().max()) if bool(zero.any()) else 0.0,
                        gap=float(above[0]) if above.numel() else math.nan, max_eigenvalue=float(ev[-1]),
@@ -238,7 +249,7 @@ def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: floa
 
 def check_hessian(info: HessianInfo) -> tuple[CheckResult, CheckResult]:
     psd = CheckResult("hessian_psd", info.min_eigenvalue >= -info.threshold, info.min_eigenvalue, -info.threshold,
-                      ">=", f"smallest eigenvalue of the Riemannian Hessian (n = {info.n})")
+                      ">=", f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n})")
     zc = CheckResult("hessian_zero_count", info.zero_count == info.orbit_dimension, float(info.zero_count),
                      float(info.orbit_dimension), "==",
                      f"eigenvalues with |λ| <= {info.threshold:.1e} vs dim of the O(d) orbit (rank {info.rank}); "
@@ -412,7 +423,17 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
         why = f"tangent dimension {n_tangent} > {MAX_DENSE_HESSIAN}: too large for a dense eigendecomposition"
         checks += [not_applicable("hessian_psd", why), not_applicable("hessian_zero_count", why)]
     else:
-        info = hessian_spectrum(f, x_best.to(torch.float64), tols.zero_eig_factor, tols.eps)
+        # When the best restart is the claimed configuration (alignment and Gram checks passed), the
+        # certificate is computed at the exactly constructed target, where the gradient vanishes to
+        # round-off and the curvature of flat landscapes (small τ) is resolved in relative precision
+        # (SPEC §3 quotes spectra measured there).  Otherwise at the best restart.
+        matched = (x_target is not None and d_target == d and cl.kind != "aligned"
+                   and all(k.passed for k in checks if k.name in ("alignment", "gram_deviation")))
+        if matched:
+            info = hessian_spectrum(f, x_target.to(torch.float64), tols.zero_eig_factor, tols.eps,
+                                    where="exact target")
+        else:
+            info = hessian_spectrum(f, x_best.to(torch.float64), tols.zero_eig_factor, tols.eps)
         checks += list(check_hessian(info))
 
     recognised = configurations.recognise(U, tols.config) if finite else None

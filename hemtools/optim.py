@@ -302,8 +302,16 @@ class _Solver:
         best_g = self.gnorm.clone()
         no_progress = torch.zeros(B, dtype=torch.long, device=self.x.device)
         model = None
+        # Position-based stop: a restart is done when its gradient is below tol *and* its last accepted
+        # Newton step was below step_tol (near a non-degenerate minimum the error after a step of size s
+        # is O(s²), so the configuration is then resolved far below the certificates' 1e-6), or when the
+        # gradient is 1e4 below tol.  Flat landscapes (InfoNCE at small τ: curvature ~e^{-M/((M-1)τ)})
+        # need this: a gradient of 1e-13 there still leaves the points 1e-4 away from the minimiser.
+        step_tol = 1e-8
+        last_step = torch.full((B,), math.inf, dtype=self.x.dtype, device=self.x.device)
         for _ in range(max_iter):
-            active = (self.gnorm > self.tol) & ~self.dead & ~self.stalled
+            done = (self.gnorm <= self.tol) & ((last_step <= step_tol) | (self.gnorm <= 1e-4 * self.tol))
+            active = ~done & ~self.dead & ~self.stalled
             if not bool(active.any()):
                 break
             if model is None:
@@ -311,6 +319,8 @@ class _Solver:
             g = model.rgrad
             eta, h_eta, hit_boundary, n_inner = _truncated_cg(model, g, delta, active, max_inner, floor=self.tol / 100)
             self.n_hvp += n_inner
+            # a gradient already below the inner solver's floor gives η = 0: nothing left to polish
+            last_step = torch.where(active & (sphere.norm(eta) == 0), torch.zeros_like(last_step), last_step)
             x_new = sphere.retract(self.x, eta)
             v_new = self._values(x_new)
             pred = -(sphere.inner(g, eta) + 0.5 * sphere.inner(eta, h_eta))
@@ -336,6 +346,7 @@ class _Solver:
                     x_cand = torch.where(ok[:, None, None], x_new, self.x)
                     cand = sphere.second_order_model(self.f, x_cand) if bool(ok.any()) else model
                 self.x = x_cand
+                last_step = torch.where(ok, sphere.norm(eta), last_step)
                 model = cand
                 self.value, self.egrad, self.g = model.value, model.egrad.detach(), model.rgrad
                 self.gnorm = sphere.norm(self.g)
@@ -374,7 +385,7 @@ def _truncated_cg(model: sphere.SecondOrderModel, g: Tensor, delta: Tensor, acti
     delta_dir = -r
     rr = sphere.inner(r, r)
     r0 = torch.sqrt(rr)
-    act = active & (r0 > 0)
+    act = active & (r0 > floor)  # a residual already below the floor needs no step
     hit = torch.zeros_like(act)
     # Residual target ‖r‖ ≤ ‖g‖ min(‖g‖^θ, κ) (superlinear rate), but no smaller than floor = tol/100: the new
     # gradient is ≈ r + O(‖η‖²), so a smaller residual buys nothing, and chasing round-off lets CG drift
