@@ -140,60 +140,95 @@ def check_gram(X: Tensor, target: Tensor, tol: float, what: str) -> CheckResult:
     return CheckResult("gram_deviation", dev <= tol, dev, tol, "<=", f"max |G − G_target| ({what})")
 
 
-def value_tolerance(a: float, b: float, rel: float) -> float:
-    return rel * max(1.0, abs(a), abs(b))
+@dataclass(frozen=True)
+class ValueScale:
+    """When do two loss values agree?  |a − b| <= max(rel · max(|a|, |b|), 10 · noise).
+
+    ``noise`` is measured, not assumed: the spread of f at a configuration under perturbations of its
+    coordinates at 1e-14 (round-off of the evaluation itself).  A fixed absolute floor such as
+    rel · max(1, |a|) would be vacuous for InfoNCE at small τ, whose minimum is ~e^{−M/((M−1)τ)} (2e-54
+    at τ = 0.01) yet is computed to full relative precision.
+    """
+
+    rel: float
+    noise: float
+
+    def tol(self, a: float, b: float) -> float:
+        return max(self.rel * max(abs(a), abs(b)), 10.0 * self.noise)
+
+    def equal(self, a: float, b: float) -> bool:
+        return abs(a - b) <= self.tol(a, b)
 
 
-def check_value_vs_target(found: float, target: float, rel: float, name: str = "value_vs_target") -> CheckResult:
-    tol = value_tolerance(found, target, rel)
+def measure_value_noise(f: Callable[[Tensor], Tensor], x: Tensor, samples: int = 4) -> float:
+    """max_k |f(R(x + 1e-14 ξ_k)) − f(x)| for seeded random ξ_k: the evaluation's round-off at x (at a
+    critical point the first-order change, ‖grad‖·1e-14, is below it)."""
+    gen = torch.Generator().manual_seed(12345)
+    xs = x.to(torch.float64).unsqueeze(0)
+    pert = sphere.normalize(xs + 1e-14 * torch.randn((samples,) + tuple(x.shape), generator=gen, dtype=torch.float64))
+    with torch.no_grad():
+        v0 = f(xs)[0]
+        vs = f(pert)
+    spread = (vs - v0).abs().max()
+    return float(spread) if bool(torch.isfinite(spread)) else math.inf
+
+
+def check_value_vs_target(found: float, target: float, scale: ValueScale, name: str = "value_vs_target") -> CheckResult:
+    tol = scale.tol(found, target)
     diff = found - target
     return CheckResult(name, abs(diff) <= tol, diff, tol, "|·| <=",
                        "found minimum − value at the exact target (negative: lower than the target)")
 
 
-def check_value_vs_bound(found: float, bound: float, rel: float) -> CheckResult:
-    tol = value_tolerance(found, bound, rel)
+def check_value_vs_bound(found: float, bound: float, scale: ValueScale) -> CheckResult:
+    tol = scale.tol(found, bound)
     diff = found - bound
     return CheckResult("value_vs_simplex_bound", diff >= -tol, diff, -tol, ">=",
                        "found minimum − value at the (unreachable) simplex: the Jensen bound must hold")
 
 
-def distinct_minima(values: Tensor, rel: float) -> list[tuple[float, int]]:
-    """Group restart values that agree within the value tolerance: [(value, count)], lowest first."""
+def distinct_minima(values: Tensor, scale: ValueScale) -> list[tuple[float, int]]:
+    """Group restart values that agree within the value scale: [(value, count)], lowest first."""
     vals = sorted(float(v) for v in values if math.isfinite(float(v)))
     groups: list[list[float]] = []
     for v in vals:
-        if groups and abs(v - groups[-1][0]) <= value_tolerance(v, groups[-1][0], rel):
+        if groups and scale.equal(v, groups[-1][0]):
             groups[-1].append(v)
         else:
             groups.append([v])
     return [(g[0], len(g)) for g in groups]
 
 
-def check_restart_agreement(values: Tensor, converged: Tensor, rel: float) -> tuple[CheckResult, list]:
+def _at_best(values: Tensor, converged: Tensor, scale: ValueScale) -> list[int]:
+    """Converged restarts whose value equals the lowest converged value."""
+    idx = [i for i in range(values.numel()) if bool(converged[i]) and math.isfinite(float(values[i]))]
+    if not idx:
+        return []
+    best = min(float(values[i]) for i in idx)
+    return [i for i in idx if scale.equal(float(values[i]), best)]
+
+
+def check_restart_agreement(values: Tensor, converged: Tensor, scale: ValueScale) -> tuple[CheckResult, list]:
+    """Fraction of all restarts that converged to the best value (>= 1/4, and at least two)."""
     R = values.numel()
-    groups = distinct_minima(values[converged], rel)
+    groups = distinct_minima(values[converged], scale)
     if R < 2:
         return not_applicable("restart_agreement", "one restart: nothing to agree with"), groups
-    best = float(values[torch.isfinite(values)].min()) if bool(torch.isfinite(values).any()) else math.nan
-    at_best = int(((values - best).abs() <= value_tolerance(best, best, rel)).sum()) if math.isfinite(best) else 0
+    at_best = len(_at_best(values, converged, scale))
     frac = at_best / R
     ok = at_best >= 2 and frac >= 0.25
-    detail = (f"{at_best} of {R} restarts reach the best value; {len(groups)} distinct minima among the "
-              f"{int(converged.sum())} converged restarts")
+    n_conv = int(converged.sum())
+    detail = (f"{at_best} of {R} restarts converge to the best value; {len(groups)} distinct "
+              f"minim{'um' if len(groups) == 1 else 'a'} among the {n_conv} converged")
     return CheckResult("restart_agreement", ok, frac, 0.25, ">=", detail), groups
 
 
-def check_uniqueness(points: Tensor, values: Tensor, rel: float, tol: float) -> CheckResult:
-    """Restarts that reach the best value must share one configuration up to rotation and relabelling:
+def check_uniqueness(points: Tensor, values: Tensor, converged: Tensor, scale: ValueScale, tol: float) -> CheckResult:
+    """Converged restarts at the best value must share one configuration up to rotation and relabelling:
     their sorted inner products (a rotation/permutation invariant) agree within ``tol``."""
-    finite = torch.isfinite(values)
-    if int(finite.sum()) < 2:
-        return not_applicable("uniqueness", "fewer than two finite restarts")
-    best = float(values[finite].min())
-    idx = [i for i in range(values.numel()) if finite[i] and abs(float(values[i]) - best) <= value_tolerance(best, best, rel)]
+    idx = _at_best(values, converged, scale)
     if len(idx) < 2:
-        return not_applicable("uniqueness", "only one restart reached the best value")
+        return not_applicable("uniqueness", "fewer than two converged restarts at the best value")
     fps = [configurations.fingerprint(points[i]) for i in idx]
     dev = max(float((fp - fps[0]).abs().max()) for fp in fps[1:])
     return CheckResult("uniqueness", dev <= tol, dev, tol, "<=",
@@ -235,7 +270,7 @@ def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: floa
     _, g = sphere.riemannian_gradient(f, x.unsqueeze(0))
     gnorm = float(sphere.norm(g)[0])
     scale = float(ev.abs().max())
-    thr = zero_factor * eps * max(scale, eps) + gnorm
+    thr = zero_factor * eps * scale + gnorm
     zero = ev.abs() <= thr
     above = ev[ev > thr]
     r = configurations.rank(x)
@@ -282,6 +317,7 @@ class VerifyReport:
     device: str
     kind: str
     minima: list[tuple[float, int]]
+    value_noise: float
     hessian: HessianInfo | None
     solve: SolveResult
     notes: list[str] = field(default_factory=list)
@@ -309,6 +345,7 @@ class VerifyReport:
             "restarts": self.restarts, "seed": self.seed, "dtype": self.dtype, "device": self.device,
             "kind": self.kind,
             "minima": [{"value": _num(v), "count": c} for v, c in self.minima],
+            "value_noise": _num(self.value_noise),
             "hessian": self.hessian.to_dict() if self.hessian else None,
             "restart_values": [_num(v) for v in self.solve.values.tolist()],
             "restart_grad_norms": [_num(v) for v in self.solve.grad_norms.tolist()],
@@ -400,16 +437,17 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     else:
         checks.append(not_applicable("gram_deviation", "the claim names no configuration"))
 
-    if cl.kind == "aligned":
-        checks.append(check_value_vs_bound(found, target_value, tols.value_rel))
-    elif cl.kind == "simplex" and M > d + 1:
-        checks.append(check_value_vs_bound(found, target_value, tols.value_rel))
+    # round-off of the loss, measured at the exact target when it exists in R^d, else at the best point
+    x_noise = x_target if (x_target is not None and d_target == d) else x_best
+    scale = ValueScale(tols.value_rel, measure_value_noise(f, x_noise) if finite else math.inf)
+    if cl.kind == "aligned" or (cl.kind == "simplex" and M > d + 1):
+        checks.append(check_value_vs_bound(found, target_value, scale))
     else:
-        checks.append(check_value_vs_target(found, target_value, tols.value_rel))
+        checks.append(check_value_vs_target(found, target_value, scale))
 
-    agree, minima = check_restart_agreement(res.values, res.converged, tols.value_rel)
+    agree, minima = check_restart_agreement(res.values, res.converged, scale)
     checks.append(agree)
-    checks.append(check_uniqueness(res.points, res.values, tols.value_rel, tols.config))
+    checks.append(check_uniqueness(res.points, res.values, res.converged, scale, tols.config))
 
     info = None
     n_tangent = spec.n_points(M) * (d - 1)
@@ -445,17 +483,17 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
 
         extras = energies.verify_extras(spec, p, M, d, U, found)
 
-    verdict, reason = decide(cl, spec, M, d, checks, finite, found, target_value, info, res)
+    verdict, reason = decide(cl, spec, M, d, checks, finite, found, target_value, info, res, scale)
     return VerifyReport(
         loss=spec.name, M=M, d=d, params=p, claim=cl.label, verdict=verdict, reason=reason, value=found,
         reference={"name": ref_name, "value": target_value}, grad_norm=gnorm, checks=checks,
         configuration=configuration, seconds=time.perf_counter() - t0, restarts=res.restarts, seed=seed,
-        dtype=res.dtype, device=res.device, kind=spec.kind, minima=minima, hessian=info, solve=res, notes=notes,
+        dtype=res.dtype, device=res.device, kind=spec.kind, minima=minima, value_noise=scale.noise, hessian=info, solve=res, notes=notes,
         extras=extras)
 
 
 def decide(cl: Claim, spec: LossSpec, M: int, d: int, checks: list[CheckResult], finite: bool, found: float,
-           target: float, info: HessianInfo | None, res: SolveResult) -> tuple[str, str]:
+           target: float, info: HessianInfo | None, res: SolveResult, scale: ValueScale) -> tuple[str, str]:
     """The verdict and its one-line reason, from the measured checks alone."""
     c = {k.name: k for k in checks}
 
@@ -477,6 +515,12 @@ def decide(cl: Claim, spec: LossSpec, M: int, d: int, checks: list[CheckResult],
     if cl.kind == "simplex" and M > d + 1:
         return "refuted", (f"no regular simplex of M={M} points exists in R^{d} (needs d >= {M - 1}); "
                            f"minimum found {found:.12g} vs {target:.12g} at the unreachable simplex")
+    if not bool(res.converged.any()):
+        from collections import Counter
+
+        why = ", ".join(f"{n} {r}" for r, n in Counter(res.stop_reasons).most_common())
+        return "inconclusive", (f"no restart converged ({why}); best value {found:.6g}: the landscape may be too "
+                                "flat for float64 here, or more iterations/restarts are needed")
     if failed("gradient_norm"):
         return "inconclusive", (f"not converged: gradient norm {c['gradient_norm'].measured:.2e} > "
                                 f"{c['gradient_norm'].tolerance:.0e} ({res.stop_reasons[res.best]})")
@@ -520,7 +564,7 @@ def decide(cl: Claim, spec: LossSpec, M: int, d: int, checks: list[CheckResult],
     if failed("restart_agreement"):
         return "inconclusive", f"the best value was not reproduced: {c['restart_agreement'].detail}"
     extra = ""
-    minima = distinct_minima(res.values[res.converged], 1e-10)
+    minima = distinct_minima(res.values[res.converged], scale)
     if len(minima) > 1:
         extra = f"; {len(minima) - 1} higher local minim{'um' if len(minima) == 2 else 'a'} also found"
     if cl.kind == "aligned":

@@ -46,7 +46,7 @@ class SolveResult:
     values: Tensor  # (R,)
     grad_norms: Tensor  # (R,)
     iterations: Tensor  # (R,) total iterations (first order + trust region)
-    converged: Tensor  # (R,) bool: gradient norm <= tol
+    converged: Tensor  # (R,) bool: gradient at its round-off floor, or <= tol with a resolved Newton step
     stop_reasons: list[str]
     history_values: Tensor  # (T, R), value after each iteration (frozen restarts repeat their last value)
     history_grad_norms: Tensor  # (T, R)
@@ -147,7 +147,7 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[str, Any] | None = None,
           restarts: int = 8, seed: int = 0, dtype: str | torch.dtype = torch.float64,
           device: str | torch.device | None = "cpu", tol: float | None = None, x0: Tensor | None = None,
-          max_first_order: int = 5000, max_trust_region: int = 200, switch_tol: float = 1e-5,
+          max_first_order: int = 5000, max_trust_region: int = 200, switch_step: float = 1e-3,
           max_inner: int | None = None, progress: Callable[[int, Tensor], None] | None = None) -> SolveResult:
     """Minimise ``loss`` over M pairs (or M points, for energies) on S^{d-1} from ``restarts`` random starts.
 
@@ -178,7 +178,7 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
         gen = torch.Generator(device=dev).manual_seed(seed)
         x = sphere.random_points(restarts, n, d, generator=gen, dtype=dtype, device=dev)
     state = _Solver(f, x, tol=tol, eps=tols.eps, progress=progress)
-    state.first_order(max_first_order, switch_tol)
+    state.first_order(max_first_order, switch_step)
     switch = state.iteration
     state.trust_region(max_trust_region, max_inner)
     seconds = time.perf_counter() - t0
@@ -186,7 +186,7 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
     return SolveResult(
         loss=spec.name, M=M, d=d, params=p, kind=spec.kind, points=state.x.detach().to("cpu", torch.float64),
         values=state.value.detach().cpu().double(), grad_norms=state.gnorm.detach().cpu().double(),
-        iterations=state.iters.cpu(), converged=(state.gnorm <= tol).cpu() & torch.isfinite(state.value).cpu(),
+        iterations=state.iters.cpu(), converged=state.converged().cpu(),
         stop_reasons=state.reasons(), history_values=torch.stack(state.hist_v).cpu().double(),
         history_grad_norms=torch.stack(state.hist_g).cpu().double(), phase_switch=switch, seconds=seconds,
         tol=tol, seed=seed, dtype=str(dtype).replace("torch.", ""), device=str(dev),
@@ -208,6 +208,8 @@ class _Solver:
         self.gnorm = sphere.norm(self.g)
         self.dead = ~torch.isfinite(self.value) | ~torch.isfinite(self.gnorm)
         self.stalled = torch.zeros(self.B, dtype=torch.bool, device=x.device)
+        # norm of the last accepted Newton step computed to full accuracy (see trust_region)
+        self.newton_step = torch.full((self.B,), math.inf, dtype=x.dtype, device=x.device)
         self.iters = torch.zeros(self.B, dtype=torch.long, device=x.device)
         self.iteration = 0
         self.n_hvp = 0
@@ -237,8 +239,22 @@ class _Solver:
         # round-off margin: a few ulps of the magnitude being compared
         return 16.0 * self.eps * ref.abs().clamp_min(1.0)
 
+    STEP_TOL = 1e-8  # a resolved Newton step below this leaves an O(1e-16) error in the configuration
+
+    def converged(self) -> Tensor:
+        """At the round-off floor of the gradient, or below tol after an accurate Newton step <= STEP_TOL."""
+        ok = (self.gnorm <= self._noise_floor()) | ((self.gnorm <= self.tol) & (self.newton_step <= self.STEP_TOL))
+        return ok & ~self.dead
+
+    def _noise_floor(self, egrad: Tensor | None = None) -> Tensor:
+        """Round-off level of the Riemannian gradient, per restart: 10 ulps of the Euclidean gradient,
+        whose normal part (x·∇f) does not vanish at a minimiser and carries the size of the terms that
+        cancel in the projection.  Scale-free: ~1e-15 for KCL, ~1e-25 for InfoNCE at τ = 0.05."""
+        eg = self.egrad if egrad is None else egrad
+        return 10.0 * self.eps * sphere.norm(eg)
+
     # ----------------------------------------------------------------------------------------------------
-    def first_order(self, max_iter: int, switch_tol: float) -> None:
+    def first_order(self, max_iter: int, switch_step: float) -> None:
         """Riemannian BB descent with the Zhang–Hager non-monotone Armijo search (batched).
 
         Each outer iteration evaluates every searching restart once at its own trial step: a restart whose
@@ -248,13 +264,22 @@ class _Solver:
         c, eta_zh, shrink, max_backtracks = 1e-4, 0.85, 0.5, 40
         B, dev, dt = self.B, self.x.device, self.x.dtype
         # initial step: move the configuration by ~0.1 rad per point along the gradient
-        step = (0.1 * math.sqrt(self.x.shape[1]) / self.gnorm.clamp_min(1e-300)).clamp(max=1e3)
+        # Steps are expressed through the displacement they cause, α‖g‖, which is scale-free (a flat
+        # landscape has tiny gradients and needs huge α): start with 0.1 rad per point, never exceed
+        # ~1 rad per point, fall back to 0.1 rad per point where BB sees no positive curvature.
+        rad = math.sqrt(self.x.shape[1])
+        step = 0.1 * rad / self.gnorm.clamp_min(1e-300)
         C = self.value.clone()
         Q = torch.ones(B, dtype=dt, device=dev)
         bb_count = torch.zeros(B, dtype=torch.long, device=dev)
+        bb_est = torch.full((B,), math.inf, dtype=dt, device=dev)  # latest BB step: ≈ 1/curvature
         backtracks = torch.zeros(B, dtype=torch.long, device=dev)
         for _ in range(max_iter):
-            active = (self.gnorm > switch_tol) & ~self.dead & ~self.stalled
+            # Hand over to the trust region once the predicted distance to the minimiser, BB step times
+            # gradient norm, is below switch_step.  This is scale-free: in the flat landscape of InfoNCE
+            # at τ = 0.05 (curvature ~1e-9) a gradient of 1e-6 is still far from the minimiser.
+            near = bb_est * self.gnorm <= switch_step
+            active = ~near & (self.gnorm > self._noise_floor()) & ~self.dead & ~self.stalled
             idx = active.nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
@@ -277,8 +302,10 @@ class _Solver:
                 y_vec = gn - sphere.project(xn, go)
                 sy, ss, yy = sphere.inner(s_vec, y_vec), sphere.inner(s_vec, s_vec), sphere.inner(y_vec, y_vec)
                 bb = torch.where(bb_count[good] % 2 == 0, ss / sy, sy / yy)
-                bb = torch.where((sy > 0) & torch.isfinite(bb), bb, torch.full_like(bb, 1e3))
-                step[good] = bb.clamp(1e-12, 1e6)
+                gn_norm = sphere.norm(gn).clamp_min(1e-300)
+                usable = (sy > 0) & torch.isfinite(bb) & (bb > 0)
+                bb_est[good] = torch.where(usable, bb, torch.full_like(bb, math.inf))
+                step[good] = torch.where(usable, torch.minimum(bb, rad / gn_norm), 0.1 * rad / gn_norm)
                 bb_count[good] += 1
                 backtracks[good] = 0
                 q_new = eta_zh * Q[good] + 1.0
@@ -293,7 +320,16 @@ class _Solver:
 
     # ----------------------------------------------------------------------------------------------------
     def trust_region(self, max_iter: int, max_inner: int | None) -> None:
-        """Riemannian trust region with truncated CG (batched); stops on gnorm <= tol or stagnation."""
+        """Riemannian trust region with truncated CG (batched).
+
+        A restart is done when its gradient reaches the round-off floor, or when it is below tol *and* the
+        last accepted Newton step (solved to 1e-6 relative residual) was below STEP_TOL: near a
+        non-degenerate minimum the error after a Newton step of size s is O(s²), so the configuration is
+        then resolved far below the certificates' 1e-6.
+        Flat landscapes need the second condition: for InfoNCE at τ = 0.05 a gradient of 1e-13 still
+        leaves the points 1e-4 from the minimiser.  A restart stagnates when for 6 iterations neither its
+        value decreased beyond round-off nor its gradient norm by 10 %.
+        """
         B, N, d = self.x.shape
         dim = N * (d - 1)
         max_inner = min(dim, 2000) if max_inner is None else max_inner
@@ -302,36 +338,35 @@ class _Solver:
         best_g = self.gnorm.clone()
         no_progress = torch.zeros(B, dtype=torch.long, device=self.x.device)
         model = None
-        # Position-based stop: a restart is done when its gradient is below tol *and* its last accepted
-        # Newton step was below step_tol (near a non-degenerate minimum the error after a step of size s
-        # is O(s²), so the configuration is then resolved far below the certificates' 1e-6), or when the
-        # gradient is 1e4 below tol.  Flat landscapes (InfoNCE at small τ: curvature ~e^{-M/((M-1)τ)})
-        # need this: a gradient of 1e-13 there still leaves the points 1e-4 away from the minimiser.
-        step_tol = 1e-8
-        last_step = torch.full((B,), math.inf, dtype=self.x.dtype, device=self.x.device)
         for _ in range(max_iter):
-            done = (self.gnorm <= self.tol) & ((last_step <= step_tol) | (self.gnorm <= 1e-4 * self.tol))
-            active = ~done & ~self.dead & ~self.stalled
+            floor = self._noise_floor()
+            active = ~self.converged() & ~self.dead & ~self.stalled
             if not bool(active.any()):
                 break
             if model is None:
                 model = sphere.second_order_model(self.f, self.x)
             g = model.rgrad
-            eta, h_eta, hit_boundary, n_inner = _truncated_cg(model, g, delta, active, max_inner, floor=self.tol / 100)
+            # Once the gradient is below tol the inner solve is made accurate (residual 1e-6 ‖g‖): the step is
+            # then the true Newton step, whose length bounds the distance to the minimiser.
+            polish = self.gnorm <= self.tol
+            eta, h_eta, hit_boundary, n_inner = _truncated_cg(model, g, delta, active, max_inner, floor=floor,
+                                                               accurate=polish)
             self.n_hvp += n_inner
-            # a gradient already below the inner solver's floor gives η = 0: nothing left to polish
-            last_step = torch.where(active & (sphere.norm(eta) == 0), torch.zeros_like(last_step), last_step)
+            newton = polish & ~hit_boundary
             x_new = sphere.retract(self.x, eta)
             v_new = self._values(x_new)
             pred = -(sphere.inner(g, eta) + 0.5 * sphere.inner(eta, h_eta))
             actual = self.value - v_new
-            reg = 1e3 * self.eps * self.value.abs().clamp_min(1.0)
+            # round-off scale of f: |f| plus the size of its terms, gauged by the Euclidean gradient (whose
+            # normal part does not vanish); scale-free, unlike max(1, |f|)
+            reg = 1e3 * self.eps * (self.value.abs() + sphere.norm(self.egrad))
             rho = (actual + reg) / (pred + reg)
             ok = active & torch.isfinite(v_new) & (pred >= 0) & (rho > 0.1)
             # radius update (Absil, Baker & Gallivan 2007, Alg. 1)
             delta = torch.where(active & (rho < 0.25), delta / 4, delta)
             grow = active & (rho > 0.75) & hit_boundary
             delta = torch.where(grow, torch.clamp(2 * delta, max=delta_bar), delta)
+            decreased = torch.zeros_like(ok)
             if bool(ok.any()):
                 # one differentiable pass at the new iterate serves the stopping test and the next model
                 x_cand = torch.where(ok[:, None, None], x_new, self.x)
@@ -345,14 +380,13 @@ class _Solver:
                     delta = torch.where(blind, delta / 4, delta)
                     x_cand = torch.where(ok[:, None, None], x_new, self.x)
                     cand = sphere.second_order_model(self.f, x_cand) if bool(ok.any()) else model
+                decreased = ok & (actual > reg)
                 self.x = x_cand
-                last_step = torch.where(ok, sphere.norm(eta), last_step)
+                self.newton_step = torch.where(ok & newton, sphere.norm(eta), self.newton_step)
                 model = cand
                 self.value, self.egrad, self.g = model.value, model.egrad.detach(), model.rgrad
                 self.gnorm = sphere.norm(self.g)
-            # stagnation: the gradient norm has not improved for 6 iterations (round-off floor reached),
-            # or the radius collapsed below the resolution of the retraction.
-            improved = self.gnorm < 0.9 * best_g
+            improved = decreased | (self.gnorm < 0.9 * best_g)
             best_g = torch.minimum(best_g, self.gnorm)
             no_progress = torch.where(active & ~improved, no_progress + 1, torch.zeros_like(no_progress))
             self.stalled |= active & ((no_progress >= 6) | (delta < 1e-14))
@@ -360,11 +394,15 @@ class _Solver:
 
     def reasons(self) -> list[str]:
         out = []
+        conv = self.converged()
+        floor = self._noise_floor()
         for b in range(self.B):
             if bool(self.dead[b]):
                 out.append("non-finite value or gradient")
-            elif float(self.gnorm[b]) <= self.tol:
-                out.append("gradient norm below tolerance")
+            elif bool(conv[b]) and float(self.gnorm[b]) <= float(floor[b]):
+                out.append("converged: gradient at its round-off floor")
+            elif bool(conv[b]):
+                out.append("converged: gradient below tolerance, Newton step resolved")
             elif bool(self.stalled[b]):
                 out.append("stagnated: no further decrease possible in this precision")
             else:
@@ -373,7 +411,7 @@ class _Solver:
 
 
 def _truncated_cg(model: sphere.SecondOrderModel, g: Tensor, delta: Tensor, active: Tensor, max_inner: int,
-                  floor: float, theta: float = 1.0, kappa: float = 0.1):
+                  floor: Tensor, accurate: Tensor | None = None, theta: float = 1.0, kappa: float = 0.1):
     """Steihaug–Toint truncated CG for min_η <g,η> + ½<η,Hη>, ‖η‖ ≤ Δ, per batch entry.
 
     Returns η, Hη, whether the boundary (or negative curvature) stopped it, and the number of HVPs.
@@ -385,14 +423,15 @@ def _truncated_cg(model: sphere.SecondOrderModel, g: Tensor, delta: Tensor, acti
     delta_dir = -r
     rr = sphere.inner(r, r)
     r0 = torch.sqrt(rr)
-    act = active & (r0 > floor)  # a residual already below the floor needs no step
+    # Residual target ‖r‖ ≤ ‖g‖ min(‖g‖^θ, κ) (superlinear rate), but not below the gradient's round-off
+    # floor: chasing noise lets CG drift into the directions of the rotation orbit, whose curvature is
+    # O(‖g‖) and may be negative away from the critical point (which would send it to the boundary).
+    target = torch.minimum(r0.pow(theta), torch.full_like(r0, kappa))
+    if accurate is not None:
+        target = torch.where(accurate, torch.minimum(target, torch.full_like(r0, 1e-6)), target)
+    stop_at = torch.maximum(r0 * target, floor)
+    act = active & (r0 > floor)  # a residual already at the floor needs no step
     hit = torch.zeros_like(act)
-    # Residual target ‖r‖ ≤ ‖g‖ min(‖g‖^θ, κ) (superlinear rate), but no smaller than floor = tol/100: the new
-    # gradient is ≈ r + O(‖η‖²), so a smaller residual buys nothing, and chasing round-off lets CG drift
-    # into the directions of the rotation orbit, whose curvature is O(‖g‖) and may be negative away from
-    # the critical point (which would send it to the trust-region boundary).
-    stop_at = torch.maximum(r0 * torch.minimum(r0.pow(theta), torch.full_like(r0, kappa)),
-                            torch.full_like(r0, floor))
     n_hvp = 0
     for _ in range(max_inner):
         if not bool(act.any()):

@@ -1,4 +1,7 @@
-"""DHEL, the decoupled hyperspherical energy loss of Koromilas et al. (ICML 2024), and its symmetric form."""
+"""DHEL, the decoupled hyperspherical energy loss of Koromilas et al. (ICML 2024), and its symmetric form.
+
+Written on logits relative to the positive pair, z_ij = (u_i·u_j − u_i·v_i)/τ (see infonce.py for why).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,23 @@ from .registry import positive, register_loss
 Tensor = torch.Tensor
 
 
-def _lse_off_diagonal(X: Tensor, tau: float) -> Tensor:
-    return torch.logsumexp(off_diagonal(gram(X, X) / tau, float("-inf")), -1)
+def _lse_relative(X: Tensor, pos: Tensor, tau: float) -> Tensor:
+    """LSE_{j≠i} (x_i·x_j − pos_i)/τ."""
+    return torch.logsumexp(off_diagonal((gram(X, X) - pos.unsqueeze(-1)) / tau, float("-inf")), -1)
 
 
 @register_loss("dhel", params=[positive("tau", 0.3, "temperature τ > 0 (0.3 in the authors' code)")], family="dhel")
 def dhel(U: Tensor, V: Tensor, *, tau: float = 0.3) -> Tensor:
-    """DHEL: −(1/M) Σ_i log( e^{u_i·v_i/τ} / Σ_{j≠i} e^{u_i·u_j/τ} )  (Koromilas et al. 2024, eq. for DHEL; SPEC §1)."""
-    return (_lse_off_diagonal(U, tau) - diagonal(U, V) / tau).mean(-1)
+    """DHEL: −(1/M) Σ_i log( e^{u_i·v_i/τ} / Σ_{j≠i} e^{u_i·u_j/τ} )  (Koromilas et al. 2024; SPEC §1)."""
+    return _lse_relative(U, diagonal(U, V), tau).mean(-1)
 
 
 @register_loss("dhel_sym", params=[positive("tau", 0.3, "temperature τ > 0")], family="dhel")
 def dhel_sym(U: Tensor, V: Tensor, *, tau: float = 0.3) -> Tensor:
     """Symmetric DHEL (authors' code, include_augs=True): −(1/M) Σ_i log( e^{u_i·v_i/τ} / (Σ_{j≠i} e^{u_i·u_j/τ} · Σ_{j≠i} e^{v_i·v_j/τ}) ).
 
-    The two views' denominators are multiplied, so in log space their log-sum-exps add.
+    The two views' denominators multiply, so their log-sum-exps add; the positive logit is subtracted
+    once, inside the first (relative) log-sum-exp.
     """
-    return (_lse_off_diagonal(U, tau) + _lse_off_diagonal(V, tau) - diagonal(U, V) / tau).mean(-1)
+    pos = diagonal(U, V)
+    return (_lse_relative(U, pos, tau) + _lse_relative(V, torch.zeros_like(pos), tau)).mean(-1)

@@ -1,14 +1,23 @@
 """InfoNCE-type losses: InfoNCE, SimCLR (one direction), NT-Xent (both directions) and DCL.
 
-All are written with log-sum-exp over the scaled inner products, never exp(x/τ) itself, so that they
-stay finite for τ down to 0.01 and below.  Anchors are the rows of U (SPEC §1).
+Each is written in the φ/ψ form of SPEC §1, on logits *relative to the positive pair*,
+z_ij = (s_ij − u_i·v_i)/τ, never on exp(x/τ) itself:
+
+    InfoNCE  L_i = log(1 + Σ_{j≠i} e^{z_ij})                   = softplus(LSE_{j≠i} z_ij)
+    SimCLR   L_i = log(1 + Σ_{j≠i} e^{z_ij} + Σ_{j≠i} e^{z'_ij}) (z' from u_i·u_j)
+    DCL      L_i = log(Σ_{j≠i} e^{z_ij} + Σ_{j≠i} e^{z'_ij})      = LSE
+
+This is the paper form exactly (divide numerator and denominator by e^{u_i·v_i/τ}), and it is also the
+accurate one: near the aligned simplex at small τ the loss and its gradient are ~e^{−M/((M−1)τ)}, and in
+this form they keep their relative precision (the naive log-softmax subtracts two numbers of size 1/τ and
+leaves an absolute error of ~eps/τ in the gradient, which hides the minimiser's position).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._common import gram, off_diagonal
+from ._common import gram, off_diagonal, softplus
 from .registry import positive, register_loss
 
 Tensor = torch.Tensor
@@ -16,18 +25,26 @@ Tensor = torch.Tensor
 TAU_DOC = "temperature τ > 0"
 
 
+def _relative_logits(S: Tensor, pos: Tensor, tau: float) -> Tensor:
+    """(s_ij − pos_i)/τ with the diagonal removed (−inf), for similarities S (B, M, M)."""
+    return off_diagonal((S - pos.unsqueeze(-1)) / tau, float("-inf"))
+
+
+def _positives(U: Tensor, V: Tensor) -> Tensor:
+    return (U * V).sum(-1)
+
+
 @register_loss("infonce", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
 def infonce(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """InfoNCE: −(1/M) Σ_i log( e^{u_i·v_i/τ} / Σ_j e^{u_i·v_j/τ} )  (van den Oord et al. 2018; SPEC §1)."""
-    uv = gram(U, V) / tau
-    return (torch.logsumexp(uv, -1) - torch.diagonal(uv, dim1=-2, dim2=-1)).mean(-1)
+    z = _relative_logits(gram(U, V), _positives(U, V), tau)
+    return softplus(torch.logsumexp(z, -1)).mean(-1)
 
 
 def _simclr_one_way(U: Tensor, V: Tensor, tau: float) -> Tensor:
-    uv = gram(U, V) / tau
-    uu = off_diagonal(gram(U, U) / tau, float("-inf"))
-    lse = torch.logsumexp(torch.cat([uv, uu], dim=-1), -1)
-    return (lse - torch.diagonal(uv, dim1=-2, dim2=-1)).mean(-1)
+    pos = _positives(U, V)
+    z = torch.cat([_relative_logits(gram(U, V), pos, tau), _relative_logits(gram(U, U), pos, tau)], dim=-1)
+    return softplus(torch.logsumexp(z, -1)).mean(-1)
 
 
 @register_loss("simclr", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
@@ -45,8 +62,6 @@ def nt_xent(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
 @register_loss("dcl", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
 def dcl(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """DCL: −(1/M) Σ_i log( e^{u_i·v_i/τ} / (Σ_{j≠i} e^{u_i·v_j/τ} + Σ_{j≠i} e^{u_i·u_j/τ}) )  (Yeh et al. 2022)."""
-    uv = gram(U, V) / tau
-    pos = torch.diagonal(uv, dim1=-2, dim2=-1)
-    neg = torch.cat([off_diagonal(uv, float("-inf")), off_diagonal(gram(U, U) / tau, float("-inf"))], dim=-1)
-    return (torch.logsumexp(neg, -1) - pos).mean(-1)
-
+    pos = _positives(U, V)
+    z = torch.cat([_relative_logits(gram(U, V), pos, tau), _relative_logits(gram(U, U), pos, tau)], dim=-1)
+    return torch.logsumexp(z, -1).mean(-1)
