@@ -87,11 +87,11 @@ def render(r) -> str:
         f"gradient   {r.grad_norm:.1e}",
         f"config     {r.configuration or 'not recognised'}",
         "",
-        f"  {'check':<20} {'status':<6} {'measured':>10}    {'tolerance':<10} detail",
+        f"  {'check':<22} {'status':<6} {'measured':>10}  {'':<5} {'tolerance':<9}  detail",
     ]
     for c in r.checks:
-        rel = c.relation if c.passed is not None else ""
-        lines.append(f"  {c.name:<20} {c.status:<6} {_fmt(c.measured):>10} {rel:>3} {_fmt(c.tolerance):<10} {c.detail}")
+        rel = c.relation.replace(" ", "") if c.passed is not None else ""
+        lines.append(f"  {c.name:<22} {c.status:<6} {_fmt(c.measured):>10}  {rel:<5} {_fmt(c.tolerance):<9}  {c.detail}")
     if len(r.minima) > 1:
         lines.append("")
         lines.append("  minima found: " + ", ".join(f"{v:.10g} (x{n})" for v, n in r.minima))
