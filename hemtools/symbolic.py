@@ -534,9 +534,10 @@ def stationarity(form: LossForm, concrete: Sequence[int] = (2, 3), Ms: Sequence[
     return out
 
 
-def _stationarity_full_gram(form: LossForm, m: int) -> Finding:
+def _stationarity_full_gram(form: LossForm, m: int, at: Callable[[int, int], Any] | None = None) -> Finding:
     """Differentiate the loss with respect to every inner product of [U; V] (M = m), substitute the aligned
-    simplex and check ‖P_x(∂L/∂x_a)‖² = c_aᵀ G c_a − (c_aᵀ G e_a)² = 0 for every point a."""
+    simplex (or the exact Gram matrix ``at(a, b)`` of another configuration) and check
+    ‖P_x(∂L/∂x_a)‖² = c_aᵀ G c_a − (c_aᵀ G e_a)² = 0 for every point a."""
     t0 = time.perf_counter()
     n = 2 * m if form.kind == "pairs" else m
     names = [f"u{i}" for i in range(m)] + ([f"v{i}" for i in range(m)] if form.kind == "pairs" else [])
@@ -569,13 +570,15 @@ def _stationarity_full_gram(form: LossForm, m: int) -> Finding:
         same_index = (a % m) == (b % m)
         return sp.Integer(1) if same_index else s  # u_i = v_i at the aligned simplex
 
-    at = {g[(a, b)]: simplex_value(a, b) for a in range(n) for b in range(a + 1, n)}
-    Gs = sp.Matrix(n, n, lambda a, b: simplex_value(a, b))
+    gram_at = at
+    value = simplex_value if gram_at is None else (lambda a, b: sp.Integer(1) if a == b else sp.nsimplify(gram_at(a, b)))
+    at_values = {g[(a, b)]: value(a, b) for a in range(n) for b in range(a + 1, n)}
+    Gs = sp.Matrix(n, n, lambda a, b: value(a, b))
     worst_how = "symbolic"
     ok = True
     biggest = 0.0
     for a in range(n):
-        c = sp.Matrix([0 if b == a else sp.diff(F, g[(a, b)]).subs(at) for b in range(n)])
+        c = sp.Matrix([0 if b == a else sp.diff(F, g[(a, b)]).subs(at_values) for b in range(n)])
         norm2 = (c.T * Gs * c)[0] - ((c.T * Gs[:, a])[0]) ** 2
         zero, how = is_zero(sp.nsimplify(norm2) if not norm2.free_symbols else norm2)
         if not zero:
@@ -585,10 +588,11 @@ def _stationarity_full_gram(form: LossForm, m: int) -> Finding:
             worst_how = how
     status = ("proved" if worst_how == "symbolic" else "passed") if ok else "failed"
     return Finding(f"stationary_full_gram_M{m}", status,
-                   f"M = {m}: L as a function of all {len(at)} inner products of [U; V]; at the aligned simplex "
+                   f"M = {m}: L as a function of all {len(at_values)} inner products of [U; V]; at the "
+                   f"{'aligned simplex' if gram_at is None else 'given configuration'} "
                    "every point's Riemannian gradient c_aᵀGc_a − (c_aᵀGe_a)² is 0",
                    f"{worst_how}; {time.perf_counter() - t0:.2f} s" + ("" if ok else f"; largest |norm²| {biggest:.3g}"),
-                   {"M": m, "inner_products": len(at)})
+                   {"M": m, "inner_products": len(at_values)})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -640,6 +644,18 @@ SIGN_SETS = {"+": {1}, "0+": {0, 1}, "-": {-1}, "0-": {0, -1}, "0": {0}}
 
 
 def _const_sign(e) -> set | None:
+    if getattr(e, "free_symbols", None):  # a parameter kept symbolic (τ > 0): sympy's assumptions decide
+        if e.is_positive:
+            return {1}
+        if e.is_negative:
+            return {-1}
+        if e.is_zero:
+            return {0}
+        if e.is_nonnegative:
+            return {0, 1}
+        if e.is_nonpositive:
+            return {0, -1}
+        return None
     v = _float(e, DIGITS)
     if not math.isfinite(v):
         return None
@@ -1402,6 +1418,11 @@ def kcl_ustatistic(params: Mapping[str, Any] | None = None, Ms: Sequence[int] = 
     k = len(atoms)
     if sum(weights) != 1 or any(w <= 0 for w in weights) or len(weights) != k:
         raise ArgumentError(f"weights: expected {k} positive fractions summing to 1, got {list(map(str, weights))}")
+    for a, (u, v) in enumerate(atoms):
+        for name, x in (("u", u), ("v", v)):
+            if sum(_q(c) ** 2 for c in x) != 1:
+                raise ArgumentError(f"atoms: {name}_{a} = {tuple(map(str, x))} is not a unit vector (exact rational "
+                                    "coordinates with squared norm 1 are required)")
     KA_sym = [sp.Symbol(f"K_A{a}") for a in range(k)]
     KU_sym = {(a, b): sp.Symbol(f"K_U{min(a, b)}{max(a, b)}") for a in range(k) for b in range(k)}
     exprs = {}
@@ -1424,10 +1445,8 @@ def kcl_ustatistic(params: Mapping[str, Any] | None = None, Ms: Sequence[int] = 
     # exact value with the actual kernel
     KA, KU, _ = kernel_expressions(p["kernel"], exact(p["t"]), p["s"])
 
-    def sq(a, b):
-        return sum((sp.Rational(x.numerator, x.denominator) if isinstance(x, Fraction) else sp.Integer(x)) -
-                   (sp.Rational(y.numerator, y.denominator) if isinstance(y, Fraction) else sp.Integer(y))
-                   for x, y in [(0, 0)]) + sum(((_q(x) - _q(y)) ** 2 for x, y in zip(a, b)), sp.Integer(0))
+    def sq(a, b):  # exact ‖a − b‖² of rational points
+        return sum(((_q(x) - _q(y)) ** 2 for x, y in zip(a, b)), sp.Integer(0))
 
     vals = {KA_sym[a]: KA.subs(Z_, sq(atoms[a][0], atoms[a][1])) for a in range(k)}
     for (a, b), sym in KU_sym.items():
@@ -1561,7 +1580,7 @@ def alpha_cl_numeric(phi, psi, c1: float, c2: float, tau: float, seed: int = 0,
     return Finding("alpha_cl_identity_numeric", status,
                    "‖∇L + ∇E_α‖/‖∇L‖ <= 1e-12 (autograd, α detached) at random " + ("unit" if on_sphere else "Gaussian") + " points",
                    f"largest {worst:.2e}; the opposite sign gives ‖∇L − ∇E_α‖/‖∇L‖ ≈ "
-                   f"{min(r['rel_residual_plus'] for r in rows):.3g}–{max(r['rel_residual_plus'] for r in rows):.3g}",
+                   f"{min(r['rel_residual_plus'] for r in rows):.3f} to {max(r['rel_residual_plus'] for r in rows):.3f}",
                    {"rows": rows})
 
 
