@@ -1,0 +1,168 @@
+"""``hemtools energy``: minimum hyperspherical energy of N points on S^{d−1}, recognised and bounded."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ._common import check_output_path, print_json
+
+NAME = "energy"
+ORDER = 20
+HELP = "minimise a Riesz, logarithmic or Gaussian energy of N points on the sphere (with an LP lower bound)"
+DESCRIPTION = """\
+Find the lowest energy of N points on S^{d-1} from random restarts plus basin hopping (the lowest minima
+are perturbed and solved again until the best value is reproduced and no round improves it), polish it,
+recognise the configuration (simplex, cross-polytope, icosahedron, 600-cell, E8, ...) and compare it with
+the Delsarte-Yudin linear-programming lower bound: a relative gap below 1e-6 certifies a global minimum.
+
+kernels:  riesz     sum_(i<j) |x_i - x_j|^(-s)          (--s, default 1: the Thomson problem)
+          log       sum_(i<j) -log |x_i - x_j|
+          gaussian  sum_(i!=j) exp(-t |x_i - x_j|^2)     (--t, default 2; InfoNCE uniformity: t = 1/(2 tau))
+
+exit codes: 0 converged (gradient below its scale-aware tolerance), 2 bad input, 3 not converged or
+non-finite (inconclusive), 4 internal error.
+
+example: hemtools energy --kernel riesz --N 12 --d 3
+         hemtools energy --kernel gaussian --t 1 --N 240 --d 8 --json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernel", required=True, choices=["riesz", "log", "gaussian"], help="the energy")
+    p.add_argument("--s", type=float, default=None, help="Riesz exponent s > 0 (kernel riesz; default 1)")
+    p.add_argument("--t", type=float, default=None, help="Gaussian scale t > 0 (kernel gaussian; default 2)")
+    p.add_argument("--N", type=int, required=True, help="number of points (>= 2)")
+    p.add_argument("--d", type=int, required=True, help="dimension of the ambient space R^d (>= 2)")
+    p.add_argument("--restarts", type=int, default=16, metavar="R",
+                   help="random restarts, and solves per basin-hopping round (default 16)")
+    p.add_argument("--rounds", type=int, default=20, metavar="K", help="most basin-hopping rounds (default 20)")
+    p.add_argument("--patience", type=int, default=3,
+                   help="stop after this many rounds without improvement (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator (default 0)")
+    p.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
+    p.add_argument("--degree", type=int, default=None, help="degree of the LP polynomial (default 30)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    p.add_argument("--plot", metavar="FILE", help="write a figure (.png, .svg or .pdf)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hemtools.errors import ArgumentError
+
+    for name, val, lo in (("--N", args.N, 2), ("--d", args.d, 2), ("--restarts", args.restarts, 1),
+                          ("--rounds", args.rounds, 0), ("--patience", args.patience, 1), ("--seed", args.seed, 0)):
+        if val < lo:
+            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val}")
+    if args.degree is not None and args.degree < 1:
+        raise ArgumentError(f"--degree: expected an integer >= 1, got {args.degree}")
+    if args.plot:
+        check_output_path(args.plot)
+
+    from hemtools import energies  # heavy: torch
+    from hemtools.bounds import potential
+
+    try:
+        potential(args.kernel, s=args.s, t=args.t)
+    except ArgumentError as exc:
+        raise ArgumentError(f"--{exc}") from None
+
+    res = energies.minimise(args.kernel, args.N, args.d, s=args.s, t=args.t, restarts=args.restarts,
+                            seed=args.seed, max_rounds=args.rounds, patience=args.patience)
+    bound = None
+    if not args.no_bound and math.isfinite(res.value):
+        from hemtools.bounds import lp_bound
+
+        bound = lp_bound(args.kernel, args.N, args.d, s=args.s, t=args.t, degree=args.degree)
+    out = result_dict(res, bound)
+    if args.json:
+        print_json(out)
+    else:
+        sys.stdout.write(render(out))
+        sys.stdout.flush()
+    if args.plot:
+        figure(out, args.plot)
+        if not args.json:
+            print(f"figure     {args.plot}")
+    return 0 if res.converged else 3
+
+
+def result_dict(res, bound) -> dict:
+    out = res.to_dict()
+    out["seconds"] = res.seconds + (bound.seconds if bound is not None else 0.0)
+    if bound is not None:
+        import math as _m
+
+        gap = bound.gap(res.value) if _m.isfinite(bound.bound) else None
+        from hemtools.energies import CERTIFICATE_GAP
+
+        out["lp_bound"] = {**bound.to_dict(), "gap": gap, "certificate_gap": CERTIFICATE_GAP,
+                           "certified_global_minimum": gap is not None and gap <= CERTIFICATE_GAP}
+    else:
+        out["lp_bound"] = None
+    return out
+
+
+def _params(p: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in p.items())
+
+
+def render(r: dict) -> str:
+    """The human table."""
+    minima = r["minima"]
+    lines = [
+        f"energy     {r['kernel']}" + (f" ({_params(r['params'])})" if r["params"] else "") + f"  N={r['N']}  d={r['d']}",
+        f"minimum    {r['value']:.15g}",
+        f"gradient   {r['grad_norm']:.1e}   (tolerance {r['grad_tol']:.1e} = 1e-10 x rms Euclidean gradient"
+        f" {r['egrad_scale']:.3g}; {'converged' if r['converged'] else 'NOT converged'})",
+        f"search     {r['solves']} solves: {r['restarts']} random restarts + {r['rounds']} basin-hopping rounds "
+        f"({r['stop_reason']})",
+        f"agreement  {r['hits']} of {r['solves']} solves reach the minimum ({r['random_hits']} random restarts); "
+        f"{len(minima)} distinct minim{'um' if len(minima) == 1 else 'a'} found",
+    ]
+    rec = r.get("recognition")
+    lines.append(f"config     {rec['name']} (Procrustes residual {rec['residual']:.1e})" if rec else
+                 "config     not recognised among the known configurations")
+    lp = r.get("lp_bound")
+    if lp:
+        if lp.get("gap") is None:
+            lines.append(f"LP bound   failed: {lp['status']}")
+        else:
+            verdict = "certified global minimum" if lp["certified_global_minimum"] else "no certificate (gap > 1e-6)"
+            lines.append(f"LP bound   {lp['bound']:.15g}   degree {lp['degree']}, relative gap {lp['gap']:.1e}: {verdict}")
+    if len(minima) > 1:
+        shown = ", ".join(f"{m['value']:.10g} (x{m['count']})" for m in minima[:5])
+        lines.append(f"minima     {shown}" + (" ..." if len(minima) > 5 else ""))
+    lines.append(f"seconds    {r['seconds']:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def figure(r: dict, path: str) -> None:
+    """Configuration, inner products, convergence of the restarts and the best value per round."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from hemtools import plots
+
+    X = np.array(r["points"], dtype=float)
+    fig = Figure(figsize=(11, 8.5))
+    gs = fig.add_gridspec(2, 2, hspace=0.35, wspace=0.3)
+    title = f"{r['kernel']} energy" + (f" ({_params(r['params'])})" if r["params"] else "") + f", N={r['N']}, d={r['d']}"
+    plots.geometry(fig, gs[0, 0], X, None, title=r["configuration"] or "minimiser")
+    plots.inner_product_histogram(fig.add_subplot(gs[0, 1]), X, r["d"], title="Inner products x_i·x_j (i<j)")
+    hist = r.get("history", {}).get("grad_norms")
+    if hist:
+        plots.convergence(fig.add_subplot(gs[1, 0]), hist, tol=r["grad_tol"],
+                          title="Convergence of the random restarts")
+    ax = fig.add_subplot(gs[1, 1])
+    best = np.array([float(v) for v in r["round_best"]])
+    ax.plot(np.arange(best.size), best - best[-1], marker="o", label="best − final best")
+    lp = r.get("lp_bound")
+    if lp and lp.get("gap") is not None:
+        ax.axhline(lp["bound"] - best[-1], color="tab:red", ls="--", label=f"LP bound (gap {lp['gap']:.1e})")
+    ax.set_xlabel("basin-hopping round (0 = random restarts)")
+    ax.set_ylabel("energy above the final minimum")
+    ax.set_title("Best energy per round")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"{title}: minimum {r['value']:.12g}")
+    plots.save(fig, path)
