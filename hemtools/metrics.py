@@ -706,7 +706,7 @@ def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = 
         sq = ((U - V) ** 2).sum(dim=1).cpu().numpy()
         al = float(sq.mean())
         top = float(sq.max())
-        counts, edges = np.histogram(sq, bins=min(60, max(10, int(math.sqrt(M)))), range=(0.0, top if top > 0 else 1.0))
+        counts, edges = np.histogram(sq, bins=min(60, max(10, int(math.sqrt(M)))), range=(0.0, top if top > 1e-6 else 1e-6))
         al_hist = {"edges": edges.tolist(), "counts": counts.tolist()}
     sv = torch.linalg.svdvals(U).cpu().numpy()
     er = _effective_rank_of(sv)
@@ -718,7 +718,10 @@ def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = 
         uni = float(logsumexp(2.0 * t * (x - 1.0))) - math.log(n)
         v = _w1_sorted(x, d)
         lo, hi = float(x.min()), float(x.max())
-        counts, edges = np.histogram(x, bins=hist_bins, range=(lo, hi) if hi > lo else (lo - 1e-3, hi + 1e-3))
+        # a spread below 1e-3 (a simplex: equal inner products up to round-off) gets a visible window
+        mid = 0.5 * (lo + hi)
+        rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.01), min(1.0, mid + 0.01))
+        counts, edges = np.histogram(x, bins=hist_bins, range=rng)
         return Metrics(uniformity=uni, uniformity_error=0.0, w1=W1Result(v, 0.0, v, v, d, n, "sorted"),
                        min_inner_product=lo, max_inner_product=hi, mean_inner_product=float(x.mean()),
                        histogram={"edges": edges.tolist(), "counts": counts.tolist()},
@@ -735,6 +738,59 @@ def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = 
                    seconds=time.perf_counter() - t0, **common)
 
 
-__all__ = ["alignment", "effective_rank", "metrics", "Metrics", "w1_uniform", "W1Result", "pair_histogram",
+# --------------------------------------------------------------------------------------------------------
+# distance to the nearest known configuration (small M)
+
+CONFIG_MAX_POINTS = 256  # above this, no configuration is compared (the fingerprint has M² entries)
+
+
+@dataclass
+class ConfigurationDistance:
+    """How far U is from one known configuration with the same M in R^d, up to rotation and relabelling.
+
+    ``fingerprint`` = max |sorted inner products of U − those of the configuration| (invariant, always
+    computed); ``procrustes`` = max_i ‖u_i Q − y_π(i)‖ for the matching π and orthogonal Q found by
+    :func:`hemtools.configurations.match_points`, or None when no matching within the search tolerance
+    was found (then only the fingerprint says how far)."""
+
+    name: str
+    fingerprint: float
+    procrustes: float | None
+    recognised: bool  # both distances <= 1e-6: U *is* this configuration (hemtools.configurations.recognise)
+
+    def to_dict(self) -> dict:
+        return _jsonable(dict(self.__dict__))
+
+
+def nearest_configurations(U, *, max_points: int = CONFIG_MAX_POINTS, tol: float = 1e-6) -> list[ConfigurationDistance]:
+    """Distances from U (unit rows) to every known configuration with M points that fits in R^d, nearest
+    first (by fingerprint); [] when M > ``max_points``.
+
+    The matching search (a backtracking graph-isomorphism search) runs only when the fingerprints are
+    within 0.25, with a tolerance of 4× the fingerprint distance: a perturbation of size r moves each inner
+    product by at most 2r + r², so a configuration that is r-close in the Procrustes sense is found."""
+    from . import configurations as cf
+
+    U = as_points(U, "U")
+    M, d = U.shape
+    if M > max_points:
+        return []
+    X = U.cpu()
+    fp = cf.fingerprint(X)
+    out = []
+    for name in cf.names_fitting(M, d):
+        ref = cf.construct(name, M, d).to(torch.float64)
+        f = float((cf.fingerprint(ref) - fp).abs().max())
+        proc = None
+        if f <= 0.25:
+            m = cf.match_points(X, ref, tol=max(tol, 4.0 * f))
+            proc = None if m is None else float(m[2])
+        out.append(ConfigurationDistance(name, f, proc, f <= tol and proc is not None and proc <= tol))
+    out.sort(key=lambda c: c.fingerprint)
+    return out
+
+
+__all__ = ["alignment", "effective_rank", "metrics", "Metrics", "nearest_configurations",
+           "ConfigurationDistance", "w1_uniform", "W1Result", "pair_histogram",
            "PairHistogram", "as_points", "uniform_inner_product_cdf", "uniform_inner_product_pdf",
            "uniform_inner_product_antiderivative", "uniform_inner_product_quantile"]

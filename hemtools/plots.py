@@ -64,25 +64,23 @@ def gram_heatmap(ax, X: np.ndarray, M: int | None = None, title: str = "Gram mat
 
 
 def inner_product_histogram(ax, X: np.ndarray, d: int, target: float | None = None,
-                            title: str = "Inner products u_i·u_j (i<j)") -> None:
+                            title: str = "Inner products $u_i\\cdot u_j$ ($i<j$)", label: str = "found") -> None:
+    """Histogram of the inner products of the rows of X (i < j) against the uniform law on S^{d−1}."""
     n = X.shape[0]
-    G = X @ X.T
-    vals = G[np.triu_indices(n, 1)]
-    bins = min(60, max(10, int(np.sqrt(vals.size)) * 2))
-    ax.hist(vals, bins=bins, range=(-1, 1), density=True, color="tab:blue", alpha=0.7, label="found")
-    s = np.linspace(-0.999, 0.999, 400)
-    ax.plot(s, uniform_inner_product_density(s, d), color="tab:gray", lw=1.2, label=f"uniform on S^{d - 1}")
-    if target is not None:
-        ax.axvline(target, color="tab:red", ls="--", lw=1.5, label=f"simplex −1/(M−1) = {target:.3g}")
-    ax.set_xlim(-1, 1)
-    ax.set_xlabel("inner product")
-    ax.set_ylabel("density")
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left")
+    vals = np.clip((X @ X.T)[np.triu_indices(n, 1)], -1.0, 1.0)
+    lo, hi = float(vals.min()), float(vals.max())
+    mid = 0.5 * (lo + hi)
+    # the same binning as metrics(): 80 bins on the data's range, a visible window around a single value
+    rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.01), min(1.0, mid + 0.01))
+    counts, edges = np.histogram(vals, bins=80, range=rng)
+    histogram_from_counts(ax, edges, counts, d, target=target, title=title, label=label)
 
 
-def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Configuration"):
-    """Sphere scatter for d = 3 (pairs joined), the circle for d = 2, a PCA projection otherwise."""
+def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Configuration",
+             chords: bool | None = None):
+    """Sphere scatter for d = 3 (pairs joined), the circle for d = 2, a PCA projection otherwise.
+
+    ``chords``: join nearest neighbours on S^2 (default: without pairs and for at most 64 points)."""
     d = U.shape[1]
     if d == 3:
         from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the 3d projection)
@@ -90,7 +88,9 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
         ax = fig.add_subplot(spec, projection="3d")
         uu, vv = np.mgrid[0:2 * np.pi:30j, 0:np.pi:15j]
         ax.plot_wireframe(np.cos(uu) * np.sin(vv), np.sin(uu) * np.sin(vv), np.cos(vv), color="0.85", lw=0.4)
-        ax.scatter(*U.T, color="tab:blue", s=30, depthshade=False, label="u_i")
+        ax.scatter(*U.T, color="tab:blue", s=30, depthshade=False, label="$u_i$" if V is not None else "$x_i$")
+        if (V is None and 3 < U.shape[0] <= 64) if chords is None else chords:
+            _nearest_neighbour_edges(ax, U)
         if V is not None:
             ax.scatter(*V.T, color="tab:orange", s=12, marker="x", depthshade=False, label="v_i")
             for u, v in zip(U, V):
@@ -128,6 +128,19 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper right")
     return ax
+
+
+def _nearest_neighbour_edges(ax, X: np.ndarray) -> None:
+    """Chords between points at (nearly) the smallest distance of each point: the skeleton that makes a
+    configuration on S^2 readable (the edges of the icosahedron, the antiprism, ...)."""
+    D = np.linalg.norm(X[:, None, :] - X[None, :, :], axis=-1)
+    np.fill_diagonal(D, np.inf)
+    near = D <= 1.05 * D.min(axis=1, keepdims=True)
+    first = True
+    for i, j in zip(*np.nonzero(np.triu(near | near.T, 1))):
+        ax.plot(*np.stack([X[i], X[j]]).T, color="tab:blue", lw=0.6, alpha=0.6,
+                label="nearest-neighbour chords" if first else None)
+        first = False
 
 
 def convergence(ax, grad_norms: list[list[float]], tol: float | None = None,
@@ -179,3 +192,399 @@ def verify_figure(result: dict, path: str | None = None) -> Figure:
     if path is not None:
         save(fig, path)
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# reading saved results (the JSON of verify / energy / analyze, the JSON lines of a sweep)
+
+
+def result_kind(r: dict) -> str:
+    """'verify', 'energy', 'analyze' or 'unknown', from the keys of a saved result."""
+    if "kernel" in r and "N" in r:
+        return "energy"
+    if "effective_rank" in r and "w1" in r:
+        return "analyze"
+    if "loss" in r and "verdict" in r and "M" in r:
+        return "verify"
+    return "unknown"
+
+
+def points_of(r: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """(U, V or None) of a saved verify or energy result (``points`` is {"U", "V"}, {"X"} or a list)."""
+    pts = r.get("points")
+    if isinstance(pts, dict) and "U" in pts:
+        return np.asarray(pts["U"], float), np.asarray(pts["V"], float)
+    if isinstance(pts, dict) and "X" in pts:
+        return np.asarray(pts["X"], float), None
+    if isinstance(pts, list) and pts:
+        return np.asarray(pts, float), None
+    raise KeyError("points")
+
+
+def _label(r: dict) -> str:
+    if result_kind(r) == "energy":
+        params = ", ".join(f"{k}={v:g}" for k, v in (r.get("params") or {}).items())
+        return f"{r['kernel']} energy" + (f" ({params})" if params else "") + f", N={r['N']}, d={r['d']}"
+    if result_kind(r) == "verify":
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                           for k, v in (r.get("params") or {}).items())
+        return f"{r['loss']}" + (f" ({params})" if params else "") + f", M={r['M']}, d={r['d']}"
+    return str(r.get("file", "embeddings"))
+
+
+# --------------------------------------------------------------------------------------------------------
+# more building blocks
+
+
+def uniform_law_overlay(ax, d: int, lo: float = -1.0, hi: float = 1.0) -> None:
+    """The density of x·y for uniform x, y on S^{d−1}, drawn over [lo, hi]."""
+    s = np.linspace(max(lo, -0.9995), min(hi, 0.9995), 400)
+    ax.plot(s, uniform_inner_product_density(s, d), color="tab:gray", lw=1.5,
+            label=f"uniform law on $S^{{{d - 1}}}$")
+
+
+def histogram_from_counts(ax, edges, counts, d: int, *, w1: float | None = None, target: float | None = None,
+                          title: str = "Inner products $u_i\\cdot u_j$ ($i<j$)", label: str = "embeddings") -> None:
+    """A saved histogram (edges, counts) as a density, against the uniform law on S^{d−1}."""
+    edges = np.asarray(edges, float)
+    counts = np.asarray(counts, float)
+    total = counts.sum()
+    widths = np.diff(edges)
+    dens = counts / max(total, 1.0) / np.where(widths > 0, widths, 1.0)
+    label = label + (f" (W1 to uniform = {w1:.3g})" if w1 is not None else "")
+    # filled bars plus their outline: a bin narrower than a pixel (a simplex: every inner product equal)
+    # still shows as a line
+    ax.stairs(dens, edges, fill=True, color="#9ecae1", label=label)
+    ax.stairs(dens, edges, color="tab:blue", lw=1.0)
+    uniform_law_overlay(ax, d)
+    if target is not None:
+        ax.axvline(target, color="tab:red", ls=":", lw=1.5, label=f"simplex $-1/(M-1)$ = {target:.3g}")
+    law_top = float(uniform_inner_product_density(np.linspace(-0.98, 0.98, 99), d).max())
+    top = float(dens.max()) if dens.size else 0.0
+    if top > 6 * law_top:  # a spike would flatten the uniform law to the axis: cut it, and say so
+        ax.set_ylim(0, 6 * law_top)
+        peak = 0.5 * (edges[np.argmax(dens)] + edges[np.argmax(dens) + 1])
+        ax.annotate(f"peak density {top:.3g}\n(off scale)", xy=(peak, 6 * law_top), xytext=(0.98, 0.8),
+                    textcoords="axes fraction", ha="right", fontsize=7,
+                    arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8))
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("inner product (cosine similarity)")
+    ax.set_ylabel("probability density")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def singular_value_spectrum(ax, sv, effective_rank: float | None = None,
+                            title: str = "Singular-value spectrum") -> None:
+    sv = np.asarray(sv, float)
+    k = np.arange(1, sv.size + 1)
+    rel = sv / sv[0] if sv.size and sv[0] > 0 else sv
+    ax.plot(k, np.clip(rel, 1e-17, None), marker="o", ms=3, lw=1, label="$\\sigma_k / \\sigma_1$")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if rel.size and rel.min() < 1e-2:  # a log axis only where the spectrum spans decades
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(0, 1.05)
+    if effective_rank is not None and math.isfinite(effective_rank):
+        ax.axvline(effective_rank, color="tab:red", ls="--", lw=1.2, label=f"effective rank {effective_rank:.4g}")
+    ax.set_xlabel("index k")
+    ax.set_ylabel("singular value, relative to the largest")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
+def alignment_distribution(ax, edges, counts, mean: float | None,
+                           title: str = "Alignment of the positive pairs") -> None:
+    edges = np.asarray(edges, float)
+    ax.stairs(np.asarray(counts, float), edges, fill=True, alpha=0.6, color="tab:orange", label="pairs")
+    if mean is not None:
+        ax.axvline(mean, color="k", ls="--", lw=1.2, label=f"mean (alignment) = {mean:.3g}")
+    ax.set_xlabel("squared distance $\\|u_i - v_i\\|^2$ (0 to 4)")
+    ax.set_ylabel("number of pairs")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
+def projected_points(fig, spec, proj: dict, title: str, chords: bool = False):
+    """The geometry panel of ``analyze`` from the saved projection (sphere, circle or PCA)."""
+    U = np.asarray(proj["U"], float)
+    V = None if proj.get("V") is None else np.asarray(proj["V"], float)
+    if proj["kind"] in ("sphere", "circle"):
+        return geometry(fig, spec, U, V, title, chords=chords)
+    ax = fig.add_subplot(spec)
+    ax.scatter(U[:, 0], U[:, 1], color="tab:blue", s=10, alpha=0.8, label="$u_i$", zorder=3)
+    if V is not None:
+        ax.scatter(V[:, 0], V[:, 1], color="tab:orange", s=8, marker="x", alpha=0.8, label="$v_i$", zorder=4)
+        for a, b in zip(U, V):
+            ax.plot([a[0], b[0]], [a[1], b[1]], color="k", lw=0.4, alpha=0.5)
+    ex = proj.get("explained") or [math.nan, math.nan]
+    ax.set_xlabel(f"PC 1 ({100 * ex[0]:.0f}% of variance)")
+    ax.set_ylabel(f"PC 2 ({100 * ex[1]:.0f}% of variance)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right")
+    return ax
+
+
+# --------------------------------------------------------------------------------------------------------
+# composite figures from saved results
+
+
+def summary_panel(ax, r: dict) -> None:
+    """The numbers of an ``analyze`` result as a small table (the panel that pairs would otherwise fill)."""
+    ax.set_axis_off()
+    w = r.get("w1_details") or {}
+    rows = [("embeddings", f"M = {r['M']}, d = {r['d']}"),
+            ("uniformity", f"{r['uniformity']:.6g}"),
+            ("effective rank", f"{r['effective_rank']:.5g} of {min(r['M'], r['d'])}"),
+            ("W1 to uniform", f"{r['w1']:.4g}" + (" (exact)" if w.get("method") == "sorted"
+                                                   else f" ± {r.get('w1_error_bound', 0):.1e}")),
+            ("inner products", f"{r['min_inner_product']:.3g} to {r['max_inner_product']:.3g}, "
+                               f"mean {r['mean_inner_product']:.3g}"),
+            ("alignment", "no pairs given (--pairs)")]
+    near = r.get("nearest")
+    if near:
+        rows.append(("nearest known", f"{near['name']}, inner-product distance {near['fingerprint']:.2g}"))
+    for i, (k, v) in enumerate(rows):
+        y = 0.9 - 0.12 * i
+        ax.text(0.02, y, k, fontsize=10, weight="bold", transform=ax.transAxes, va="top")
+        ax.text(0.38, y, v, fontsize=10, transform=ax.transAxes, va="top")
+    ax.set_title("Metrics")
+
+
+def analyze_figure(r: dict, path: str | None = None) -> Figure:
+    """The figure of ``hemtools analyze --plot``: inner products against the uniform law, singular values,
+    the alignment distribution (with pairs) and the points (sphere for d = 3, PCA otherwise)."""
+    d = int(r["d"])
+    fig = Figure(figsize=(11, 8.5), layout="constrained")
+    gs = fig.add_gridspec(2, 2)
+    h = r["histogram"]
+    target = -1.0 / (r["M"] - 1) if r["M"] <= d + 1 else None
+    histogram_from_counts(fig.add_subplot(gs[0, 0]), h["edges"], h["counts"], d, w1=r["w1"], target=target)
+    singular_value_spectrum(fig.add_subplot(gs[0, 1]), r["singular_values"], r["effective_rank"],
+                            title=f"Singular values (effective rank {r['effective_rank']:.4g} of {min(r['M'], d)})")
+    ah = r.get("alignment_histogram")
+    proj = r.get("projection")
+    n_shown = len(proj["U"]) if proj else 0
+    sub = f" ({n_shown} of {r['M']} points)" if proj and n_shown < r["M"] else ""
+    near = r.get("nearest")
+    chords = bool(near and near.get("recognised"))
+    if ah:
+        alignment_distribution(fig.add_subplot(gs[1, 0]), ah["edges"], ah["counts"], r.get("alignment"))
+        if proj:
+            projected_points(fig, gs[1, 1], proj, "Embeddings" + sub, chords)
+    else:
+        if proj:
+            projected_points(fig, gs[1, 0], proj, "Embeddings" + sub, chords)
+        summary_panel(fig.add_subplot(gs[1, 1]), r)
+    extra = f", nearest {near['name']} (distance {near['fingerprint']:.2g})" if near else ""
+    al = f", alignment {r['alignment']:.3g}" if r.get("alignment") is not None else ""
+    fig.suptitle(f"{os.path.basename(str(r.get('file', '')))}: M={r['M']}, d={d}{al}, uniformity "
+                 f"{r['uniformity']:.4g}, W1 {r['w1']:.3g}{extra}")
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def geometry_figure(r: dict, path: str | None = None) -> Figure:
+    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    kind = result_kind(r)
+    if kind == "analyze":
+        projected_points(fig, 111, r["projection"], f"{os.path.basename(str(r['file']))}: M={r['M']}, d={r['d']}")
+    else:
+        U, V = points_of(r)
+        name = r.get("configuration")
+        geometry(fig, 111, U, V, _label(r) + (f"\n{name}" if name else ""))
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def gram_figure(r: dict, path: str | None = None) -> Figure:
+    U, V = points_of(r)
+    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
+    X = U if V is None else np.vstack([U, V])
+    gram_heatmap(fig.add_subplot(111), X, U.shape[0] if V is not None else None,
+                 title=f"Gram matrix: {_label(r)}")
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def histogram_figure(r: dict, path: str | None = None) -> Figure:
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.add_subplot(111)
+    if result_kind(r) == "analyze":
+        target = -1.0 / (r["M"] - 1) if r["M"] <= r["d"] + 1 else None
+        histogram_from_counts(ax, r["histogram"]["edges"], r["histogram"]["counts"], int(r["d"]), w1=r["w1"],
+                              target=target, title=f"Inner products: {os.path.basename(str(r['file']))}")
+    else:
+        U, _ = points_of(r)
+        M, d = U.shape
+        target = -1.0 / (M - 1) if M <= d + 1 else None
+        inner_product_histogram(ax, U, d, target, title=f"Inner products: {_label(r)}")
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def convergence_figure(r: dict, path: str | None = None) -> Figure:
+    hist = (r.get("history") or {}).get("grad_norms")
+    if not hist:
+        raise KeyError("history.grad_norms")
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    tol = r.get("grad_tol")
+    if tol is None:
+        tol = next((c["tolerance"] for c in r.get("checks", []) if c["name"] == "gradient_norm"), None)
+    convergence(fig.add_subplot(111), hist, tol if isinstance(tol, (int, float)) else None,
+                title=f"Convergence of every restart: {_label(r)}")
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def energy_curves(results: list[dict], path: str | None = None) -> Figure:
+    """Minimum energy against N: one curve per (kernel, parameters, d) of saved ``energy --json`` results,
+    as the mean energy per pair E / (N(N−1)/2), with the LP lower bound where it was computed; and the
+    relative gap to the bound.  Rows of a sweep (``verify`` results) give the loss at the minimum against
+    M, one curve per (loss, d)."""
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    ax, axg = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    groups: dict = {}
+    for r in results:
+        k = result_kind(r)
+        if k == "energy":
+            params = ", ".join(f"{a}={b:g}" for a, b in (r.get("params") or {}).items())
+            key = (f"{r['kernel']}" + (f" ({params})" if params else ""), int(r["d"]), "energy")
+            groups.setdefault(key, []).append((int(r["N"]), r))
+        elif k == "verify" and isinstance(r.get("value"), (int, float)):
+            key = (str(r["loss"]), int(r["d"]), "verify")
+            groups.setdefault(key, []).append((int(r["M"]), r))
+    if not groups:
+        raise KeyError("no energy or verify results")
+    energy_kind = any(k[2] == "energy" for k in groups)
+    any_gap = False
+    for (name, d, kind), rows in sorted(groups.items()):
+        rows.sort(key=lambda t: t[0])
+        N = np.array([n for n, _ in rows], float)
+        val = np.array([float(r["value"]) for _, r in rows])
+        if kind == "energy":
+            pairs = N * (N - 1) / 2
+            line, = ax.plot(N, val / pairs, marker="o", ms=4, label=f"{name}, d={d}")
+            lb = [(n, (r.get("lp_bound") or {}).get("bound"), (r.get("lp_bound") or {}).get("gap")) for n, r in rows]
+            lb = [(n, b, g) for n, b, g in lb if isinstance(b, (int, float))]
+            if lb:
+                ax.plot([n for n, _, _ in lb], [b / (n * (n - 1) / 2) for n, b, _ in lb], ls="none", marker="_",
+                        ms=12, mew=2, color=line.get_color(), label=f"LP lower bound, d={d}")
+                gaps = [(n, g) for n, _, g in lb if isinstance(g, (int, float))]
+                if gaps:
+                    any_gap = True
+                    axg.semilogy([n for n, _ in gaps], [max(g, 1e-17) for _, g in gaps], marker="o", ms=5,
+                                 ls=":", lw=0.8, color=line.get_color(), label=f"{name}, d={d}")
+        else:
+            verdicts = [r.get("verdict") for _, r in rows]
+            line, = ax.plot(N, val, marker="o", ms=4, label=f"{name}, d={d}")
+            bad = [i for i, v in enumerate(verdicts) if v != "confirmed"]
+            if bad:
+                ax.plot(N[bad], val[bad], ls="none", marker="x", ms=8, color="tab:red")
+    ax.set_xlabel("number of points N" if energy_kind else "number of pairs M")
+    ax.set_ylabel("minimum energy per pair, E / (N(N−1)/2)" if energy_kind else "loss at the minimum found")
+    ax.set_title("Minimum energy against N" if energy_kind else "Loss at the minimum against M (x: not confirmed)")
+    ax.legend(fontsize=7)
+    if any_gap:
+        axg.axhline(1e-6, color="tab:red", ls="--", lw=1, label="below: certified global minimum (gap 1e-6)")
+        axg.set_xlabel("number of points N")
+        axg.set_ylabel("relative gap (E − LP bound) / |E|")
+        axg.set_title("Gap to the Delsarte–Yudin LP bound")
+        axg.legend(fontsize=7)
+    else:
+        axg.set_axis_off()
+        axg.text(0.5, 0.5, "no LP bounds in these results", ha="center", va="center", transform=axg.transAxes)
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+VERDICT_COLORS = {"confirmed": "#2ca02c", "refuted": "#d62728", "inconclusive": "#ff7f0e", "error": "#7f7f7f"}
+
+
+def phase_diagram(rows: list[dict], path: str | None = None) -> Figure:
+    """(M, d) phase diagrams from sweep results: one panel per loss (and parameters), each cell coloured by
+    the verdict, labelled with the recognised configuration, with the line M = d + 1 (simplex range)."""
+    from matplotlib.patches import Patch
+
+    groups: dict = {}
+    for r in rows:
+        if "M" not in r or "d" not in r or "loss" not in r:
+            continue
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                           for k, v in sorted((r.get("params") or {}).items()))
+        groups.setdefault(r["loss"] + (f" ({params})" if params else ""), []).append(r)
+    if not groups:
+        raise KeyError("no sweep rows with loss, M and d")
+    n = len(groups)
+    cols = min(n, 3)
+    nrow = math.ceil(n / cols)
+    fig = Figure(figsize=(4.6 * cols + 0.4, 4.2 * nrow + 0.6), layout="constrained")
+    codes = {"confirmed": 0, "refuted": 1, "inconclusive": 2, "error": 3}
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap([VERDICT_COLORS[k] for k in codes])
+    for i, (name, rs) in enumerate(sorted(groups.items())):
+        ax = fig.add_subplot(nrow, cols, i + 1)
+        Ms = sorted({int(r["M"]) for r in rs})
+        ds = sorted({int(r["d"]) for r in rs})
+        grid = np.full((len(ds), len(Ms)), np.nan)
+        for r in rs:
+            grid[ds.index(int(r["d"])), Ms.index(int(r["M"]))] = codes.get(r.get("verdict"), 3)
+        ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-0.5, vmax=3.5, origin="lower", aspect="auto")
+        if len(Ms) * len(ds) <= 150:
+            for r in rs:
+                cfg = r.get("configuration") or ""
+                short = {"cross_polytope": "cross", "icosahedron": "icosa", "triangular_bipyramid": "bipyr",
+                         "simplex": "simplex", "polygon": "polygon"}.get(cfg, cfg[:7])
+                if short:
+                    ax.text(Ms.index(int(r["M"])), ds.index(int(r["d"])), short, ha="center", va="center",
+                            fontsize=6, color="white")
+        # the simplex boundary: a staircase along the right edge of the cells with M = d + 1
+        xs, ys = [], []
+        for row, d in enumerate(ds):
+            if d + 1 in Ms:
+                x = Ms.index(d + 1) + 0.5
+                xs += [x, x]
+                ys += [row - 0.5, row + 0.5]
+        if xs:
+            ax.plot(xs, ys, color="k", ls="--", lw=1.5)
+        ax.set_xticks(range(len(Ms)), [str(m) for m in Ms], fontsize=7)
+        ax.set_yticks(range(len(ds)), [str(d) for d in ds], fontsize=7)
+        ax.set_xlabel("number of pairs M")
+        ax.set_ylabel("dimension d")
+        ax.set_title(name)
+    handles = [Patch(color=VERDICT_COLORS[k], label=k) for k in codes]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8,
+               title="verdict (cell text: recognised configuration; dashed line: right of it M > d + 1)")
+    fig.suptitle(f"Phase diagram from {sum(len(v) for v in groups.values())} sweep results")
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+KINDS = ("verify", "geometry", "gram", "histogram", "convergence", "energy", "phase", "analyze")
+
+
+def figure_for(kind: str, results: list[dict], path: str | None = None) -> Figure:
+    """Draw ``kind`` from saved results (no recomputation).  ``energy`` and ``phase`` use every result;
+    the other kinds draw one result (the first).  KeyError names what the results lack."""
+    if kind == "energy":
+        return energy_curves(results, path)
+    if kind == "phase":
+        return phase_diagram(results, path)
+    r = results[0]
+    if kind == "verify":
+        return verify_figure(r, path)
+    if kind == "analyze":
+        return analyze_figure(r, path)
+    return {"geometry": geometry_figure, "gram": gram_figure, "histogram": histogram_figure,
+            "convergence": convergence_figure}[kind](r, path)

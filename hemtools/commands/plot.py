@@ -1,0 +1,107 @@
+"""``hemtools plot``: re-draw a figure from saved results, without recomputing anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from ._common import check_output_path
+
+NAME = "plot"
+ORDER = 40
+KINDS = ("verify", "geometry", "gram", "histogram", "convergence", "energy", "phase", "analyze")
+HELP = "re-draw a figure from saved JSON results (verify, energy, analyze --json; sweep JSON lines)"
+DESCRIPTION = """\
+Draw a figure from results saved earlier; nothing is recomputed.  RESULT files are what `verify --json`,
+`energy --json` and `analyze --json` print, or the JSON-lines file of `sweep` (one result per line).
+
+kinds:  verify       the four panels of `verify --plot` (Gram, inner products, geometry, convergence)
+        geometry     the points: sphere for d = 3 (pairs joined), circle for d = 2, PCA projection otherwise
+        gram         the Gram matrix of U (and V)
+        histogram    inner products against the uniform law on S^(d-1) (and the simplex value)
+        convergence  Riemannian gradient norm of every restart (verify, energy)
+        energy       minimum energy per pair against N, with the LP bound (several `energy --json` files);
+                     the loss at the minimum against M for verify/sweep results
+        phase        (M, d) verdict diagram, one panel per loss (sweep JSON lines)
+        analyze      the figure of `analyze --plot`
+
+The file type follows the extension of --out: .png, .svg or .pdf.
+
+example: hemtools plot result.json --kind geometry --out geometry.png
+         hemtools plot sweep.jsonl --kind phase --out phase.pdf
+         hemtools plot e4.json e8.json e12.json --kind energy --out energy.svg
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", nargs="+", metavar="RESULT", help="saved JSON result(s) or a sweep .jsonl file")
+    p.add_argument("--kind", required=True, choices=KINDS, help="what to draw")
+    p.add_argument("--out", required=True, metavar="FILE", help="figure file (.png, .svg or .pdf)")
+
+
+def read_results(path: str) -> list[dict]:
+    """One JSON document, or JSON lines (a sweep file); ArgumentError naming the file otherwise."""
+    from hemtools.errors import ArgumentError
+
+    if not os.path.exists(path):
+        raise ArgumentError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ArgumentError(f"{path}: is a directory, expected a JSON file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArgumentError(f"{path}: cannot be read ({exc})") from None
+    if not text.strip():
+        raise ArgumentError(f"{path}: is empty")
+    try:
+        doc = json.loads(text)
+        docs = doc if isinstance(doc, list) else [doc]
+    except json.JSONDecodeError as whole:
+        docs = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                docs.append(json.loads(line))
+            except json.JSONDecodeError:
+                if lineno == 1:
+                    raise ArgumentError(f"{path}: not JSON ({whole.msg} at line {whole.lineno})") from None
+                # a line cut by a crash of the sweep that wrote it: skip it, as sweep.read_results does
+                continue
+    bad = [i for i, d in enumerate(docs) if not isinstance(d, dict)]
+    if bad or not docs:
+        raise ArgumentError(f"{path}: expected a JSON object (or one per line), got {type(docs[bad[0]]).__name__ if bad else 'nothing'}")
+    return docs
+
+
+def run(args: argparse.Namespace) -> int:
+    from hemtools.errors import ArgumentError
+
+    check_output_path(args.out, what="--out")
+    results: list[dict] = []
+    for path in args.results:
+        results += [{**r, "_source": path} for r in read_results(path)]
+    if args.kind not in ("energy", "phase") and len(results) > 1:
+        raise ArgumentError(f"--kind {args.kind}: draws one result, got {len(results)} "
+                            f"(from {', '.join(args.results)}); energy and phase take several")
+    from hemtools import plots
+
+    kinds = {plots.result_kind(r) for r in results}
+    need = {"verify": {"verify"}, "analyze": {"analyze"}, "convergence": {"verify", "energy"},
+            "gram": {"verify", "energy"}, "geometry": {"verify", "energy", "analyze"},
+            "histogram": {"verify", "energy", "analyze"}, "energy": {"verify", "energy"}, "phase": {"verify"}}
+    wrong = kinds - need[args.kind]
+    if wrong:
+        raise ArgumentError(f"--kind {args.kind}: {', '.join(args.results)} hold{'s' if len(args.results) == 1 else ''} "
+                            f"{'/'.join(sorted(wrong))} results; --kind {args.kind} draws "
+                            f"{' or '.join(sorted(need[args.kind]))} results")
+    try:
+        plots.figure_for(args.kind, results, args.out)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else f"{type(exc).__name__}: {exc}"
+        raise ArgumentError(f"{', '.join(args.results)}: cannot draw --kind {args.kind}: the saved result lacks "
+                            f"or has a malformed {missing!r} (was it saved with the points/history?)") from None
+    print(f"figure  {args.out}  ({args.kind}, from {len(results)} result{'s' if len(results) > 1 else ''})")
+    return 0
