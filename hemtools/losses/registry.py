@@ -31,6 +31,8 @@ from ..errors import ArgumentError, UserCodeError
 Tensor = torch.Tensor
 
 ENTRY_POINT_GROUP = "hemtools.losses"
+# ``pml:NAME`` and ``lightly:NAME`` name adapters of external libraries (hemtools.adapters), not modules
+EXTERNAL_PREFIXES = ("pml", "lightly")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -48,12 +50,14 @@ class Param:
     low_open: bool = True
     high_open: bool = True
     choices: tuple[str, ...] | None = None
-    kind: str = "float"  # "float" | "int" | "choice" | "expr" (a formula string or a callable)
+    kind: str = "float"  # "float" | "int" | "choice" | "expr" (a formula string or a callable) | "any"
     doc: str = ""
 
     def describe_range(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
+        if self.kind == "any":
+            return "any value (checked by the loss itself)"
         if self.kind == "expr":
             return "a formula in x (e.g. 'exp(x/0.5)') or a callable"
         lo = "-inf" if self.low is None else f"{self.low:g}"
@@ -65,6 +69,8 @@ class Param:
 
     def validate(self, value: Any, loss: str = "") -> Any:
         where = f"{self.name} (loss {loss})" if loss else self.name
+        if self.kind == "any":
+            return value
         if self.kind == "expr":
             if isinstance(value, str) or callable(value) or type(value).__module__.startswith("sympy"):
                 return value
@@ -98,6 +104,25 @@ def positive(name: str, default: float, doc: str = "") -> Param:
     return Param(name, default, low=0.0, low_open=True, doc=doc)
 
 
+BATCHED_ATTRIBUTE = "hemtools_batched"
+
+
+def batched(fn: Callable | None = None):
+    """Declare a user loss batched: ``f(U, V, **params)`` takes (B, M, d) tensors and returns (B,) values.
+
+    Without it a user loss is taken to be unbatched (``(M, d) -> scalar``) and hemtools loops over the
+    batch of restarts.  The decorator only sets the attribute ``hemtools_batched = True`` on the function,
+    so a package can declare the same without importing hemtools.  Usable as ``@batched`` or ``@batched()``.
+    """
+    def mark(f):
+        if not callable(f):
+            raise ArgumentError(f"batched: expected a function f(U, V, **params), got {f!r}")
+        setattr(f, BATCHED_ATTRIBUTE, True)
+        return f
+
+    return mark if fn is None else mark(fn)
+
+
 # --------------------------------------------------------------------------------------------------------
 # the loss specification
 
@@ -124,6 +149,8 @@ class LossSpec:
     check: Callable[[dict], None] | None = None
     batched: bool = True  # False: fn takes one configuration (M, d) and returns a scalar (user losses)
     accepts_any_params: bool = False
+    user_code: bool = False  # evaluate through _call_user_loss: exceptions and results are checked
+    required: tuple[str, ...] = ()  # keyword parameters without a default (user losses): must be given
     advice: Callable[[dict], list[str]] | None = None  # caveats that apply to given parameters
 
     def notes(self, params: Mapping[str, Any]) -> list[str]:
@@ -139,6 +166,10 @@ class LossSpec:
             if k not in self.params and not self.accepts_any_params:
                 accepted = ", ".join(self.params) if self.params else "none"
                 raise ArgumentError(f"{k}: unknown parameter for loss {self.name}; accepted parameters: {accepted}")
+        missing = [k for k in self.required if k not in given]
+        if missing:
+            raise ArgumentError(f"{missing[0]}: loss {self.name} requires parameter {missing[0]!r} (no default); "
+                                f"give it with --param {missing[0]}=VALUE")
         for k, p in self.params.items():
             out[k] = p.validate(given[k], self.name) if k in given else p.default
         for k, v in given.items():
@@ -168,7 +199,7 @@ class LossSpec:
         return out.squeeze(0) if unbatched else out
 
     def _batched_call(self, tensors: Sequence[Tensor], p: dict) -> Tensor:
-        if self.batched:
+        if self.batched and not self.user_code:
             return self.fn(*tensors, **p)
         return _call_user_loss(self, tensors, p)
 
@@ -192,24 +223,63 @@ class LossSpec:
                 "params": [p.to_dict() for p in self.params.values()], "doc": self.doc, "source": self.source}
 
 
+class LossContractError(UserCodeError):
+    """A user loss returned something other than what hemtools needs (an error in user code, exit 4); there
+    is no traceback to show, only what was returned and what was expected."""
+
+    def __init__(self, loss: str, message: str):
+        Exception.__init__(self, f"loss {loss}: {message}")
+        self.where = loss
+        self.original = None
+        self.traceback_text = ""
+
+
 def _call_user_loss(spec: LossSpec, tensors: Sequence[Tensor], p: dict) -> Tensor:
-    """Evaluate an unbatched user loss on every batch entry; errors become :class:`UserCodeError`."""
-    outs = []
-    for b in range(tensors[0].shape[0]):
+    """Evaluate a user loss on a batch (looping over the batch for the unbatched form) and check what it
+    returns.  Exceptions raised inside it become :class:`UserCodeError` (exit 4, with its traceback); a
+    result that breaks the contract (not a tensor, wrong shape, not differentiable, lower precision)
+    becomes a :class:`LossContractError` naming the loss and what was expected (exit 4, one line)."""
+    B = tensors[0].shape[0]
+    if spec.batched:
         try:
-            val = spec.fn(*(t[b] for t in tensors), **p)
+            out = spec.fn(*tensors, **p)
         except Exception as exc:  # anything raised by user code is reported with its traceback
             raise UserCodeError(spec.name, exc) from exc
-        if not isinstance(val, torch.Tensor):
-            try:
-                val = torch.as_tensor(val, dtype=tensors[0].dtype, device=tensors[0].device)
-            except Exception as exc:
-                raise UserCodeError(spec.name, TypeError(f"returned {type(val).__name__}, expected a scalar tensor")) from exc
-        if val.numel() != 1:
-            raise UserCodeError(spec.name, TypeError(
-                f"returned a tensor of shape {tuple(val.shape)}, expected a scalar (one value per configuration)"))
+        out = _check_user_result(spec, out, tensors, expected=(B,), what=f"a tensor of shape ({B},), one value "
+                                 "per configuration of the (B, M, d) batch (declared batched)")
+        return out.reshape(B)
+    outs = []
+    for b in range(B):
+        args = tuple(t[b] for t in tensors)
+        try:
+            val = spec.fn(*args, **p)
+        except Exception as exc:
+            raise UserCodeError(spec.name, exc) from exc
+        val = _check_user_result(spec, val, args, expected=(), what="a scalar tensor (one value for the (M, d) "
+                                 "configuration; declare a batched form with @hemtools.losses.batched)")
         outs.append(val.reshape(()))
     return torch.stack(outs)
+
+
+def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expected: tuple, what: str) -> Tensor:
+    """The contract of a user loss: a floating tensor of the expected number of values, in the inputs'
+    dtype, differentiable whenever the inputs require gradients (the solver and the Hessian need it)."""
+    if not isinstance(val, torch.Tensor):
+        raise LossContractError(spec.name, f"returned {type(val).__name__}, expected {what}; build the value from "
+                                "U and V with torch operations (not .item(), floats or numpy)")
+    n_expected = math.prod(expected) if expected else 1
+    if val.numel() != n_expected or (expected and val.dim() > 1 and tuple(val.shape) != expected):
+        raise LossContractError(spec.name, f"returned a tensor of shape {tuple(val.shape)}, expected {what}")
+    if not val.is_floating_point():
+        raise LossContractError(spec.name, f"returned a {str(val.dtype).replace('torch.', '')} tensor, expected {what}")
+    if val.dtype != inputs[0].dtype:
+        raise LossContractError(spec.name, f"returned {str(val.dtype).replace('torch.', '')} for "
+                                f"{str(inputs[0].dtype).replace('torch.', '')} inputs; verification runs in float64: "
+                                "do not create tensors with a fixed dtype inside the loss")
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs) and not val.requires_grad:
+        raise LossContractError(spec.name, f"returned a tensor with gradients disabled (detached, computed under "
+                                "torch.no_grad(), or rebuilt from numbers); expected a value differentiable in U and V")
+    return val
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -297,6 +367,11 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
     if not isinstance(name, str) or not name:
         raise ArgumentError(f"loss: expected a registered name or module:function, got {name!r}")
     if ":" in name and not (len(name) > 1 and name[1] == ":" and "\\" in name):  # not a bare C:\ path
+        prefix = name.split(":", 1)[0]
+        if prefix in EXTERNAL_PREFIXES:  # adapters of other libraries, imported only when asked for
+            from ..adapters import external_loss
+
+            return external_loss(name)
         return _load_user_loss(name)
     reg = registered()
     if name in reg:
@@ -343,26 +418,41 @@ def _load_user_loss(ref: str) -> LossSpec:
 
 
 def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
-    """A user loss ``f(U, V, **params) -> scalar`` on one configuration.  Its keyword parameters with
-    defaults become its parameters (any name is accepted when it takes ``**kwargs``)."""
+    """A user loss ``f(U, V, **params)``: unbatched ((M, d) tensors -> scalar) unless declared
+    :func:`batched` ((B, M, d) -> (B,)).  Keyword parameters with defaults become its parameters,
+    keyword-only ones without a default are required, and any name is accepted when it takes ``**kwargs``.
+    A signature that cannot take (U, V) is refused here, before any computation."""
     params: dict[str, Param] = {}
+    required: list[str] = []
     any_params = False
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        sig = None
+        sig = None  # builtins and some C callables: checked when called
     if sig is not None:
-        positional = [p for p in sig.parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-        if len(positional) > 2:
-            raise ArgumentError(f"loss: {name} must take (U, V, **params); it requires {len(positional)} positional arguments")
+        expected = "must take (U, V, **params)"
+        try:
+            sig.bind(object(), object(), **{p.name: None for p in sig.parameters.values()
+                                            if p.kind == p.KEYWORD_ONLY and p.default is p.empty})
+        except TypeError:
+            positional = [p.name for p in sig.parameters.values()
+                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+            raise ArgumentError(f"loss: {name} {expected}; its signature is {fn.__name__ if hasattr(fn, '__name__') else 'f'}"
+                                f"{sig} (required positional arguments: {', '.join(positional) or 'none'})") from None
         for p in sig.parameters.values():
             if p.kind == p.VAR_KEYWORD:
                 any_params = True
-            elif p.default is not p.empty:
+            elif p.kind == p.KEYWORD_ONLY and p.default is p.empty:
+                required.append(p.name)
+                params[p.name] = Param(p.name, None, kind="any")
+            elif p.default is not p.empty and p.kind != p.POSITIONAL_ONLY:
                 default = p.default
-                kind = "float" if isinstance(default, (int, float)) and not isinstance(default, bool) else "expr"
+                if isinstance(default, bool) or not isinstance(default, (int, float)):
+                    kind = "any"
+                else:
+                    kind = "int" if isinstance(default, int) else "float"
                 params[p.name] = Param(p.name, default, kind=kind)
     doc = (inspect.getdoc(fn) or "").strip().splitlines()
     return LossSpec(name=name, fn=fn, params=params, kind="pairs", minimiser="aligned_simplex", family="user",
-                    doc=doc[0] if doc else "", source=source, batched=False, accepts_any_params=any_params)
+                    doc=doc[0] if doc else "", source=source, batched=bool(getattr(fn, BATCHED_ATTRIBUTE, False)),
+                    accepts_any_params=any_params, user_code=True, required=tuple(required))
