@@ -308,13 +308,26 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     u = lp_grid(pot, grid)
     hi_lp = float(u[-1])
     a, u_solved, note = None, u, ""
-    for rnd in range(exchange_rounds + 1):
+    # Solve for a / F, F the size of the optimal a_0 (the bound per ordered pair): HiGHS's tolerances are
+    # absolute, and for a Gaussian with large t the a_k can sit far below them.  Unscaled, N = 4, d = 3,
+    # t = 8 measured a relative gap of 4.0e-6 at the simplex, where the bound is exact.  First guess: the
+    # simplex value f(−1/(N−1)); if the LP optimum per pair differs from it by more than 10x (600-cell,
+    # t = 8: 1e-7 vs 5e-3), the same grid is solved once more with F set to that optimum.
+    F = 1.0 if kernel == "log" else float(abs(pot.f(np.array(-1.0 / (N - 1)))))
+    F = F if math.isfinite(F) and F > 0 else 1.0
+    rescaled = kernel == "log"
+    rnd = -1
+    while rnd < exchange_rounds:
+        rnd += 1
         A = gegenbauer_scipy(K, d, u).T  # (grid, K+1)
-        b = pot.f(u)
+        b = pot.f(u) / F
         # Scale each row by 1/|f(u_j)| so that HiGHS's absolute feasibility tolerance (1e-10) is relative to
         # f: the contact points of a sharp configuration can sit where f is tiny (Gaussian, u = −1: e^{−4t}).
-        # The log potential crosses 0 (at u = ½): there the floor 1e-2 keeps the row finite.
-        floor = 1e-2 if kernel == "log" else 1e-300
+        # The log potential crosses 0 (at u = ½): there the floor 1e-2 keeps the row finite.  For the others
+        # the floor is 1e-12 of the largest |f|: rows scaled by more (Gaussian t = 16 at u = −1: e^{−64})
+        # leave HiGHS a matrix it cannot handle — measured at the icosahedron, t = 16: relative gap 1.0e-2
+        # without the floor, 3.6e-9 with it (the off-grid check keeps the bound valid either way).
+        floor = 1e-2 if kernel == "log" else 1e-12 * float(np.abs(b).max())
         scale = 1.0 / np.maximum(np.abs(b), floor)
         res = _solve_lp(c, A * scale[:, None], b * scale, bounds)
         if res.status != 0 or res.x is None:
@@ -324,9 +337,15 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
             return LPBound(kernel, params, N, d, K, -math.inf, -math.inf, 0.0, math.nan, math.nan, math.nan,
                            (-1.0, 1.0), 0, int(u.size), f"linprog failed: {res.message}",
                            time.perf_counter() - t0)
-        a = np.array(res.x, dtype=np.float64)
+        a = np.array(res.x, dtype=np.float64) * F
         u_solved = u
         a[1:] = np.maximum(a[1:], 0.0)  # HiGHS may return −1e-17 for a bound at 0; the proof needs a_k >= 0
+        per_pair = a[0] - a[1:].sum() / (N - 1)
+        if not rescaled and math.isfinite(per_pair) and per_pair > 0 and not 0.1 <= per_pair / F <= 10.0:
+            F, rescaled = float(per_pair), True
+            rnd -= 1  # the same grid again, at the right scale
+            continue
+        rescaled = True
         if rnd == exchange_rounds:
             break
         # exchange: the most violated local minima of f − h (on a coarser scan) join the grid
@@ -342,6 +361,8 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
             right = u[min(j, u.size - 1)]
             width = max(right - left, 1e-12)
             pts.append(np.clip(um + width * np.linspace(-1.0, 1.0, 33), -1.0, hi_lp))
+        if not pts:  # no violated local minimum left: the grid already certifies h <= f
+            break
         new = np.concatenate(pts)
         # points closer than 1e-12 to the grid would only duplicate a constraint (and upset the LP)
         near = np.abs(new[:, None] - u[None, :]).min(1) < 1e-12
