@@ -67,6 +67,9 @@ def load_embeddings(path: str, key: str | None = None):
     notes: list[str] = []
     try:
         if ext == ".npy":
+            with open(path, "rb") as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    raise ArgumentError(f"{path}: not a .npy file (no NumPy header)")
             arr = np.load(path, allow_pickle=False)
         elif ext == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -78,9 +81,17 @@ def load_embeddings(path: str, key: str | None = None):
     except ArgumentError:
         raise
     except (OSError, ValueError, EOFError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArgumentError(f"{path}: not a readable {ext} file ({first})") from None
+        raise ArgumentError(f"{path}: not a readable {ext} file ({_short(exc)})") from None
     return _validate(path, arr), notes
+
+
+def _short(exc: BaseException, limit: int = 100) -> str:
+    """The first sentence of an exception's message, at most ``limit`` characters (for one-line errors)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "Object arrays cannot be loaded" in text or "pickled" in text:
+        return "it holds Python objects, not numbers"
+    first = text.split(". ")[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def _choose(path: str, arrays: dict, key: str | None):
@@ -108,8 +119,8 @@ def _load_torch(path: str, key: str | None):
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles arbitrary code
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ArgumentError(f"{path}: not a tensor file that loads safely (weights_only): {first}") from None
+        raise ArgumentError(f"{path}: torch.load(weights_only=True) refused it: not a tensor file, or it "
+                            f"holds Python objects other than tensors ({_short(exc, 60)})") from None
     if isinstance(obj, torch.Tensor):
         return obj.detach().to(torch.float64).numpy() if not obj.is_complex() else obj.numpy()
     if isinstance(obj, dict):
