@@ -13,6 +13,7 @@ from .registry import (  # noqa: F401
     ENTRY_POINT_GROUP,
     LossSpec,
     Param,
+    batched,
     get_loss,
     names,
     register_loss,
