@@ -450,8 +450,11 @@ def energy_curves(results: list[dict], path: str | None = None) -> Figure:
     as the mean energy per pair E / (N(N−1)/2), with the LP lower bound where it was computed; and the
     relative gap to the bound.  Rows of a sweep (``verify`` results) give the loss at the minimum against
     M, one curve per (loss, d)."""
-    fig = Figure(figsize=(11, 4.8), layout="constrained")
-    ax, axg = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    has_bound = any(isinstance((r.get("lp_bound") or {}).get("gap"), (int, float)) for r in results
+                    if result_kind(r) == "energy")
+    fig = Figure(figsize=(11, 4.8) if has_bound else (7, 5), layout="constrained")
+    ax = fig.add_subplot(1, 2, 1) if has_bound else fig.add_subplot(1, 1, 1)
+    axg = fig.add_subplot(1, 2, 2) if has_bound else None
     groups: dict = {}
     for r in results:
         k = result_kind(r)
@@ -493,15 +496,12 @@ def energy_curves(results: list[dict], path: str | None = None) -> Figure:
     ax.set_ylabel("minimum energy per pair, E / (N(N−1)/2)" if energy_kind else "loss at the minimum found")
     ax.set_title("Minimum energy against N" if energy_kind else "Loss at the minimum against M (x: not confirmed)")
     ax.legend(fontsize=7)
-    if any_gap:
+    if axg is not None and any_gap:
         axg.axhline(1e-6, color="tab:red", ls="--", lw=1, label="below: certified global minimum (gap 1e-6)")
         axg.set_xlabel("number of points N")
         axg.set_ylabel("relative gap (E − LP bound) / |E|")
         axg.set_title("Gap to the Delsarte–Yudin LP bound")
         axg.legend(fontsize=7)
-    else:
-        axg.set_axis_off()
-        axg.text(0.5, 0.5, "no LP bounds in these results", ha="center", va="center", transform=axg.transAxes)
     if path is not None:
         save(fig, path)
     return fig
