@@ -149,3 +149,61 @@ def test_plugin_module_does_not_import_torch():
 def test_existing_fixture_name_still_works(hemtools_verify):
     report = hemtools_verify("kcl", 3, 3, restarts=2)
     assert report.verdict == "confirmed" and report.restarts == 2
+
+
+# --------------------------------------------------------------------------------------------------------
+# the copy-paste example of the README: run from README.md once it is there, else from this identical copy
+
+README_EXAMPLE = {
+    "mylosses.py": '''# mylosses.py
+import torch
+
+
+def my_kcl(U, V, t=2.0, gamma=16.0):
+    """Gaussian kernel contrastive loss of one batch: U, V are (M, d) with unit rows."""
+    M = U.shape[0]
+    align = torch.exp(-t * ((U - V) ** 2).sum(-1)).mean()
+    off = ~torch.eye(M, dtype=torch.bool)
+    energy = torch.exp(-t * (2 - 2 * U @ U.T))[off].sum() * gamma / (M * (M - 1))
+    return energy - align
+''',
+    "test_my_loss.py": '''# test_my_loss.py
+import pytest
+
+
+def test_minimiser_is_the_aligned_simplex(hem_verify):
+    hem_verify("mylosses:my_kcl", M=4, d=3)          # fails with the certificate table if not confirmed
+
+
+@pytest.mark.hemtools(loss="mylosses:my_kcl", M=[3, 4], d=[3, 5], gamma=8.0)
+def test_on_a_grid(hem_verify):                      # four tests: [M3-d3] [M3-d5] [M4-d3] [M4-d5]
+    report = hem_verify()
+    assert report.params["gamma"] == 8.0
+
+
+def test_same_values_and_gradients_as_the_reference():
+    from hemtools.compare import compare
+
+    report = compare("mylosses:my_kcl", "kcl", [3, 5], [3, 8])
+    assert report.verdict == "match", report.summary()
+''',
+}
+
+
+def readme_example() -> dict:
+    import pathlib
+    import re
+
+    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text() if readme.is_file() else ""
+    found = {name: m.group(1) for name in README_EXAMPLE
+             for m in [re.search(rf"<!-- plugin-example:{re.escape(name)} -->\s*```python\n(.*?)```", text, re.S)] if m}
+    return found if len(found) == len(README_EXAMPLE) else README_EXAMPLE
+
+
+def test_readme_plugin_example_runs_as_written(pytester):
+    files = readme_example()
+    for name, code in files.items():
+        pytester.makepyfile(**{name[:-3]: code})
+    result = pytester.runpytest("-q", "--hemtools-restarts", "4")
+    result.assert_outcomes(passed=6)
