@@ -131,3 +131,17 @@ def test_pml_cli(capsys):
     code, out, _ = run(capsys, "--loss", "pml:NTXentLoss", "--reference", "nt_xent", "--M", "4", "--d", "3",
                        "--trials", "1", "--tau", "0.2")
     assert code == 0 and "verdict    MATCH" in out and "pml:NTXentLoss  (tau=0.2)" in out
+
+
+def test_non_finite_values(capsys, tmp_path):
+    f = tmp_path / "nanloss.py"
+    f.write_text("def nan_loss(U, V):\n    return (U * V).sum() * float('nan')\n"
+                 "def raises(U, V):\n    raise RuntimeError('boom in compare')\n")
+    # one side NaN: a mismatch; both NaN: nothing can be said (exit 3)
+    code, out, _ = run(capsys, "--loss", f"{f}:nan_loss", "--reference", "kcl", "--M", "3", "--d", "3", "--trials", "1")
+    assert code == 1 and "MISMATCH" in out
+    code, out, _ = run(capsys, "--loss", f"{f}:nan_loss", "--reference", f"{f}:nan_loss", "--M", "3", "--d", "3",
+                       "--trials", "1", "--json")
+    assert code == 3 and json.loads(out)["verdict"] == "inconclusive"
+    code, _, err = run(capsys, "--loss", f"{f}:raises", "--reference", "kcl", "--M", "3", "--d", "3")
+    assert code == 4 and "Traceback" in err and "boom in compare" in err
