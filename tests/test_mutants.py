@@ -233,3 +233,14 @@ def test_detached_positive_differs_only_in_the_gradient():
     r = compare(batched(infonce_detached_positive), "infonce", **GRID)
     assert not any(c.value_mismatch for c in r.cases)
     assert any(c.grad_mismatch for c in r.cases)
+
+
+if __name__ == "__main__":  # the detection table of the closing note: python tests/test_mutants.py
+    caught = 0
+    print(f"{'mutant':<32} {'parent':<9} {'verify M=4 d=3':<15} {'compare':<9} {'worst Δ/tol':>11}")
+    for m in MUTANTS:
+        v = verify(batched(m.fn), 4, 3, restarts=4).verdict
+        c = compare(batched(m.fn), m.parent, **GRID)
+        caught += v == "refuted" or c.verdict == "mismatch"
+        print(f"{m.name:<32} {m.parent:<9} {v:<15} {c.verdict:<9} {c.worst(1)[0].severity:>11.3g}")
+    print(f"caught {caught} of {len(MUTANTS)}")
