@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from . import configurations, sphere
-from .checks import measure_value_noise
+from .checks import _jsonable, _num, measure_value_noise  # JSON helpers shared with verify
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
 from .optim import check_size
@@ -107,13 +107,6 @@ class Case:
         return out
 
 
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else str(x)
-
-
 @dataclass
 class CompareReport:
     loss: str
@@ -165,10 +158,6 @@ class CompareReport:
             "worst": [c.to_dict(with_points=True, kind=self.kind) for c in self.worst(top)],
             "cases": [c.to_dict() for c in self.cases],
         }
-
-
-def _jsonable(params: Mapping) -> dict:
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
 
 
 # --------------------------------------------------------------------------------------------------------

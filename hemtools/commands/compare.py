@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ._common import parse_params, print_json
+from .verify import _fmt  # the number format of verify's table
 
 NAME = "compare"
 ORDER = 5
@@ -74,12 +75,6 @@ def run(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _fmt(x: float) -> str:
-    if x == 0:
-        return "0"
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
-
-
 def _params(p: dict) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
 
@@ -106,7 +101,7 @@ def render(r, top: int = 3) -> str:
                      f"{_fmt(s['max_grad_diff']):>12}  {_fmt(s['max_severity']):>11}")
     worst = r.worst(top)
     if worst:
-        lines += ["", f"largest discrepancies (Δ/tol > 1 is a mismatch):"]
+        lines += ["", "largest discrepancies (Δ/tol > 1 is a mismatch):"]
         for k, c in enumerate(worst, 1):
             lines.append(f"  {k}. {c.where}, M={c.M}, d={c.d}, trial {c.trial}: Δ/tol {_fmt(c.severity)}"
                          + ("  MISMATCH" if c.mismatch else ""))
