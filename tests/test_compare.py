@@ -145,3 +145,14 @@ def test_non_finite_values(capsys, tmp_path):
     assert code == 3 and json.loads(out)["verdict"] == "inconclusive"
     code, _, err = run(capsys, "--loss", f"{f}:raises", "--reference", "kcl", "--M", "3", "--d", "3")
     assert code == 4 and "Traceback" in err and "boom in compare" in err
+
+
+def test_planted_mutants_are_found_against_pml():
+    """With pytorch-metric-learning as the reference, the NT-Xent mutants of test_mutants are caught too."""
+    pytest.importorskip("pytorch_metric_learning")
+    from test_mutants import nt_xent, nt_xent_sum_of_directions, nt_xent_symmetric_term_dropped
+
+    assert compare(batched(nt_xent), "pml:NTXentLoss", [3, 4], [3], trials=1).verdict == "match"  # control
+    for mutant in (nt_xent_sum_of_directions, nt_xent_symmetric_term_dropped):
+        r = compare(batched(mutant), "pml:NTXentLoss", [3, 4], [3], trials=1)
+        assert r.verdict == "mismatch", mutant.__name__
