@@ -286,3 +286,24 @@ def test_validation_messages():
 
     json.dumps(d, allow_nan=False)  # JSON-able as it stands
     assert {"alignment", "uniformity", "effective_rank", "w1", "w1_error_bound", "histogram"} <= set(d)
+
+
+def test_metrics_refines_w1_only_above_its_absolute_tolerance():
+    """metrics() refines W1 (a second pass) only while the rigorous half-width exceeds max(rtol·W1, atol).
+    With the default atol (W1_ATOL = 1e-6) and with atol = 0 the bracket contains the exact (sorted)
+    value; coarse level-1 bins make the first bracket wider or narrower than 1e-6, which decides whether
+    the default refines."""
+    U = uniform_points(1500, 6, seed=4)  # 1.12e6 pairs: the histogram path; W1 ≈ 3.4e-4
+    exact = mt.w1_uniform(U, method="sorted").value
+    slack = 1e-13  # float64 round-off of F and G, as in the bracket tests above
+    for bins, refines in ((1 << 16, False), (1 << 12, True)):
+        first = mt.w1_uniform(U, bins=bins, refine=False)
+        assert (first.error_bound > mt.W1_ATOL) == refines  # the premise of this case
+        default = mt.metrics(U, bins=bins).w1
+        full = mt.metrics(U, bins=bins, atol=0.0).w1
+        assert (default.refine > 0) == refines and full.refine > default.refine
+        for r in (default, full):
+            assert r.method == "histogram" and r.lower - slack <= exact <= r.upper + slack
+        assert default.error_bound <= mt.W1_ATOL and full.error_bound < default.error_bound
+    with pytest.raises(ArgumentError, match="atol"):
+        mt.metrics(U[:10], atol=-1.0)
