@@ -103,6 +103,15 @@ def test_command_line_options_set_the_defaults(suite):
     result.assert_outcomes(passed=3)
 
 
+def test_dtype_option_reaches_verify(suite):
+    suite.makepyfile(test_dtype=textwrap.dedent('''
+        def test_float32(hem_verify):
+            r = hem_verify("kcl", M=3, d=3, restarts=2, expect=None)  # float32 verdicts are exploration only
+            assert r.dtype == "float32"
+    '''))
+    suite.runpytest("-q", "--hemtools-dtype", "float32").assert_outcomes(passed=1)
+
+
 def test_expect_and_errors_are_readable(suite):
     suite.makepyfile(test_misc=textwrap.dedent('''
         import pytest

@@ -45,6 +45,25 @@ def test_entry_point_losses_are_loaded(tmp_path, monkeypatch):
         sys.modules.pop("ep_pkg_hemtools_test", None)
 
 
+def test_entry_point_may_declare_a_batched_callable(tmp_path, monkeypatch):
+    pkg = tmp_path / "ep_batched_hemtools_test.py"
+    pkg.write_text("def ep_batched(U, V):\n    return ((U - V) ** 2).sum((-2, -1))\nep_batched.hemtools_batched = True\n")
+    dist = tmp_path / "ep_batched_hemtools_test-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-batched-hemtools-test\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[hemtools.losses]\nep_batched = ep_batched_hemtools_test:ep_batched\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    try:
+        spec = get_loss("ep_batched")
+        assert spec.batched and spec.user_code
+        U = torch.nn.functional.normalize(torch.randn(2, 3, 4, dtype=torch.float64), dim=-1)
+        assert spec(U, U).tolist() == [0.0, 0.0]
+    finally:
+        registry._REGISTRY.pop("ep_batched", None)
+        sys.modules.pop("ep_batched_hemtools_test", None)
+
+
 def test_callable_is_accepted_as_a_loss():
     def my_loss(U, V):
         return -(U * V).sum(-1).mean()
