@@ -5,7 +5,13 @@ Losses enter the registry three ways:
   * installed packages that declare an entry point in the group ``hemtools.losses`` (the entry point
     names a module that registers losses, or a callable ``f(U, V, **params)`` registered under the entry
     point's name);
-  * user code given as ``module:function`` or ``path/to/file.py:function`` (resolved by :func:`get_loss`).
+  * user code given as ``module:function`` or ``path/to/file.py:function`` (resolved by :func:`get_loss`),
+    or as the function itself; ``pml:NAME`` / ``lightly:NAME`` name adapters of other libraries
+    (hemtools.adapters, imported only when asked for).
+
+A user loss is unbatched, ``f(U, V, **params) -> scalar`` on (M, d) tensors, looped over the batch, unless
+declared batched with :func:`batched`.  What it returns is checked (:func:`_check_user_result`): the
+contract is broken by a non-tensor, a wrong shape, a lower precision or a value without gradients.
 
 A pair loss is ``f(U, V, **params) -> (B,)`` on batches ``U, V`` of shape (B, M, d); a point loss (an
 energy) is ``f(X, **params) -> (B,)`` on (B, M, d).  :meth:`LossSpec.objective` turns either into the
