@@ -33,7 +33,8 @@ What is here (SPEC §3; Cohn & Kumar, J. Amer. Math. Soc. 20 (2007), Table 1, th
   thomson8          8       3    the square antiprism minimising the Coulomb (Riesz s = 1) energy: its one
                                  free parameter (the polar angle) is found by a 1-D root solve, so it is
                                  an optimisation result to ~1e-15, not a closed form
-Aliases: octahedron (cross_polytope with 6 points), cube (hypercube with 8), e8_roots, hemicube.
+Aliases: octahedron (cross_polytope with 6 points), cube (hypercube with 8), e8_roots, hemicube,
+24-cell, 600-cell (the names in universal_optima.csv and in `--claim config:24-cell`).
 
 The *derived code* of a configuration C at a point p and inner product t is {x ∈ C : x·p = t}, moved to
 the unit sphere of p^⊥ by x ↦ (x − t p)/√(1 − t²); inner products map as u ↦ (u − t²)/(1 − t²)
@@ -465,6 +466,8 @@ _ENTRIES = [
                        "cube = hypercube with 8 points, d >= 3", alias_of="hypercube"),
     _fixed("e8_roots", _e8, 240, 8, "= e8", universal=True, alias_of="e8"),
     _fixed("hemicube", _clebsch, 16, 5, "= clebsch", universal=True, alias_of="clebsch"),
+    _fixed("24-cell", _cell24, 24, 4, "= cell24", alias_of="cell24"),
+    _fixed("600-cell", _cell600, 120, 4, "= cell600", universal=True, alias_of="cell600"),
 ]
 
 KNOWN: dict[str, KnownConfiguration] = {k.name: k for k in _ENTRIES}

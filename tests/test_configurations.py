@@ -218,3 +218,9 @@ def test_construct_rejects_unknown_names_and_sizes(args, message):
 def test_names_fitting():
     assert C.names_fitting(12, 3) == ["polygon", "icosahedron"]
     assert "octahedron" in C.names_fitting(6, 3, canonical=False) and "octahedron" not in C.names_fitting(6, 3)
+
+
+def test_hyphenated_aliases():
+    assert torch.equal(C.construct("600-cell", 120, 4), C.construct("cell600", 120, 4))
+    r = C.recognise(rotated(C.construct("24-cell", 24, 4), 3))
+    assert r.name == "cell24" and "24-cell" in r.also
