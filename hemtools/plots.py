@@ -80,7 +80,7 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
              chords: bool | None = None):
     """Sphere scatter for d = 3 (pairs joined), the circle for d = 2, a PCA projection otherwise.
 
-    ``chords``: join nearest neighbours on S^2 (default: without pairs and for at most 64 points)."""
+    ``chords``: join nearest neighbours of the u_i on S^2 (default: for 4 to 64 points)."""
     d = U.shape[1]
     if d == 3:
         from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the 3d projection)
@@ -89,10 +89,10 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
         uu, vv = np.mgrid[0:2 * np.pi:30j, 0:np.pi:15j]
         ax.plot_wireframe(np.cos(uu) * np.sin(vv), np.sin(uu) * np.sin(vv), np.cos(vv), color="0.85", lw=0.4)
         ax.scatter(*U.T, color="tab:blue", s=30, depthshade=False, label="$u_i$" if V is not None else "$x_i$")
-        if (V is None and 3 < U.shape[0] <= 64) if chords is None else chords:
+        if (3 < U.shape[0] <= 64) if chords is None else chords:
             _nearest_neighbour_edges(ax, U)
         if V is not None:
-            ax.scatter(*V.T, color="tab:orange", s=12, marker="x", depthshade=False, label="v_i")
+            ax.scatter(*V.T, color="tab:orange", s=12, marker="x", depthshade=False, label="$v_i$")
             for u, v in zip(U, V):
                 ax.plot(*np.stack([u, v]).T, color="k", lw=0.8)
         ax.set_box_aspect((1, 1, 1))
@@ -119,9 +119,9 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
         ax.set_xlabel(f"PC 1 ({100 * var[0]:.0f}% of variance)")
         ax.set_ylabel(f"PC 2 ({100 * var[1]:.0f}% of variance)" if len(var) > 1 else "PC 2")
         title = f"{title} (PCA projection of R^{d})"
-    ax.scatter(P_U[:, 0], P_U[:, 1], color="tab:blue", s=30, label="u_i", zorder=3)
+    ax.scatter(P_U[:, 0], P_U[:, 1], color="tab:blue", s=30, label="$u_i$" if P_V is not None else "$x_i$", zorder=3)
     if P_V is not None:
-        ax.scatter(P_V[:, 0], P_V[:, 1], color="tab:orange", s=12, marker="x", label="v_i", zorder=4)
+        ax.scatter(P_V[:, 0], P_V[:, 1], color="tab:orange", s=12, marker="x", label="$v_i$", zorder=4)
         for a, b in zip(P_U, P_V):
             ax.plot([a[0], b[0]], [a[1], b[1]], color="k", lw=0.8)
     ax.set_aspect("equal", adjustable="datalim")
