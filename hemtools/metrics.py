@@ -733,7 +733,8 @@ def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = 
         lo, hi = float(x.min()), float(x.max())
         # a spread below 1e-3 (a simplex: equal inner products up to round-off) gets a visible window
         mid = 0.5 * (lo + hi)
-        rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.01), min(1.0, mid + 0.01))
+        # (off-centre by 1% so that the single value falls inside a bin, not on the edge between two)
+        rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.0101), min(1.0, mid + 0.0099))
         counts, edges = np.histogram(x, bins=hist_bins, range=rng)
         return Metrics(uniformity=uni, uniformity_error=0.0, w1=W1Result(v, 0.0, v, v, d, n, "sorted"),
                        min_inner_product=lo, max_inner_product=hi, mean_inner_product=float(x.mean()),

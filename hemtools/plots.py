@@ -71,7 +71,7 @@ def inner_product_histogram(ax, X: np.ndarray, d: int, target: float | None = No
     lo, hi = float(vals.min()), float(vals.max())
     mid = 0.5 * (lo + hi)
     # the same binning as metrics(): 80 bins on the data's range, a visible window around a single value
-    rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.01), min(1.0, mid + 0.01))
+    rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.0101), min(1.0, mid + 0.0099))
     counts, edges = np.histogram(vals, bins=80, range=rng)
     histogram_from_counts(ax, edges, counts, d, target=target, title=title, label=label)
 
@@ -263,8 +263,10 @@ def histogram_from_counts(ax, edges, counts, d: int, *, w1: float | None = None,
     top = float(dens.max()) if dens.size else 0.0
     if top > 6 * law_top:  # a spike would flatten the uniform law to the axis: cut it, and say so
         ax.set_ylim(0, 6 * law_top)
-        peak = 0.5 * (edges[np.argmax(dens)] + edges[np.argmax(dens) + 1])
-        ax.annotate(f"peak density {top:.3g}\n(off scale)", xy=(peak, 6 * law_top), xytext=(0.98, 0.8),
+        k = int(np.argmax(dens))
+        peak = 0.5 * (edges[k] + edges[k + 1])
+        ax.annotate(f"{int(counts[k])} of {int(total)} pairs in one bin\nof width {widths[k]:.2g} (off scale)",
+                    xy=(peak, 6 * law_top), xytext=(0.98, 0.8),
                     textcoords="axes fraction", ha="right", fontsize=7,
                     arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8))
     ax.set_xlim(-1, 1)
