@@ -211,6 +211,9 @@ class _Solver:
         # norm of the last accepted Newton step computed to full accuracy (see trust_region)
         self.newton_step = torch.full((self.B,), math.inf, dtype=x.dtype, device=x.device)
         self.iters = torch.zeros(self.B, dtype=torch.long, device=x.device)
+        # measured round-off of the Riemannian gradient (see _measure_gradient_noise); 0 until measured
+        self.grad_noise = torch.zeros(self.B, dtype=x.dtype, device=x.device)
+        self._noise_at = torch.full((self.B,), math.inf, dtype=x.dtype, device=x.device)
         self.iteration = 0
         self.n_hvp = 0
         self.hist_v = [self.value.detach().clone()]
@@ -251,7 +254,27 @@ class _Solver:
         whose normal part (x·∇f) does not vanish at a minimiser and carries the size of the terms that
         cancel in the projection.  Scale-free: ~1e-15 for KCL, ~1e-25 for InfoNCE at τ = 0.05."""
         eg = self.egrad if egrad is None else egrad
-        return 10.0 * self.eps * sphere.norm(eg)
+        return torch.maximum(10.0 * self.eps * sphere.norm(eg), self.grad_noise)
+
+    def _measure_gradient_noise(self) -> None:
+        """Measure the round-off of the Riemannian gradient: its change under a displacement of one ulp
+        per coordinate, the precision to which the points themselves are known.
+
+        The 10-ulps-of-∇f floor gauges round-off through the normal part x·∇f, which carries the size of the
+        terms that cancel in the projection.  A loss that normalises its own inputs (F.normalize, as
+        pytorch-metric-learning does) has no normal part: that floor collapses with the gradient, the
+        trust region then chases noise into the flat rotation directions and stagnates at ~1e-9.  The
+        measured change is ‖Hess f‖·eps plus the evaluation's own round-off, whatever the loss does.
+        """
+        gen = torch.Generator(device=self.x.device).manual_seed(0)  # fixed: the solve stays deterministic
+        z = torch.randn(self.x.shape, generator=gen, dtype=self.x.dtype, device=self.x.device)
+        z = sphere.project(self.x, z)
+        z = z * (self.eps / z.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-300))
+        _, eg = self._value_grad(sphere.retract(self.x, z))
+        diff = sphere.project(self.x, eg) - self.g
+        noise = sphere.norm(diff)
+        self.grad_noise = torch.where(torch.isfinite(noise), noise, self.grad_noise)
+        self._noise_at = self.gnorm.clone()
 
     # ----------------------------------------------------------------------------------------------------
     def first_order(self, max_iter: int, switch_step: float) -> None:
@@ -339,6 +362,10 @@ class _Solver:
         no_progress = torch.zeros(B, dtype=torch.long, device=self.x.device)
         model = None
         for _ in range(max_iter):
+            # The scale of the loss can change by tens of orders of magnitude along a solve (InfoNCE at
+            # τ = 0.01): measure again whenever a gradient has dropped tenfold since the last measurement.
+            if bool((self.gnorm < 0.1 * self._noise_at).any()):
+                self._measure_gradient_noise()
             floor = self._noise_floor()
             active = ~self.converged() & ~self.dead & ~self.stalled
             if not bool(active.any()):

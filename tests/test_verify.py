@@ -101,6 +101,25 @@ def test_non_finite_loss_is_inconclusive(tmp_path):
     assert r.verdict == "inconclusive" and "non-finite" in r.reason
 
 
+def test_a_loss_that_normalises_its_own_inputs_is_confirmed(tmp_path):
+    # F.normalize removes the normal part of the Euclidean gradient, so the solver's round-off floor must
+    # come from the measured gradient noise; before that, every restart stagnated at ~1e-9 (inconclusive).
+    f = tmp_path / "normed.py"
+    f.write_text(
+        "import torch\nimport torch.nn.functional as F\n\n"
+        "def kcl_normed(U, V, t=2.0, gamma=16.0):\n"
+        "    U, V = F.normalize(U, dim=-1), F.normalize(V, dim=-1)\n"
+        "    off = ~torch.eye(len(U), dtype=torch.bool)\n"
+        "    a = torch.exp(-t * (2 - 2 * (U * V).sum(-1))).mean()\n"
+        "    u = torch.exp(-t * (2 - 2 * (U @ U.T)[off])).mean()\n"
+        "    return -a + gamma * u\n")
+    r = verify(f"{f}:kcl_normed", 8, 16)
+    ref = verify("kcl", 8, 16)
+    assert r.verdict == "confirmed", r.reason
+    assert r.grad_norm <= 1e-12
+    assert abs(r.value - ref.value) <= 1e-12 * abs(ref.value)
+
+
 def test_value_claims():
     exact = float(get_loss("kcl")(regular_simplex(4, 3), regular_simplex(4, 3)))
     assert verify("kcl", 4, 3, claim=f"value:{exact!r}").verdict == "confirmed"
