@@ -207,3 +207,27 @@ def test_non_finite_metric_is_inconclusive(tmp_path, capsys, monkeypatch):
     code, out, err = run(capsys, tmp_path / "x.npy", "--json")
     r = json.loads(out)
     assert code == 3 and r["verdict"] == "inconclusive" and "non-finite: effective_rank" in r["notes"]
+
+
+def test_large_batches_keep_a_reproducible_sample_for_the_figure(tmp_path, capsys):
+    from hemtools.commands.analyze import SAMPLE_POINTS
+
+    X = gaussian(SAMPLE_POINTS + 100, 4, 3)
+    np.save(tmp_path / "x.npy", X)
+    runs = []
+    for seed in (0, 0, 1):
+        code, out, err = run(capsys, tmp_path / "x.npy", "--json", "--seed", seed)
+        assert code == 0, err
+        runs.append(json.loads(out)["projection"])
+    p = runs[0]
+    idx = np.array(p["index"])
+    assert len(idx) == SAMPLE_POINTS and np.all(np.diff(idx) > 0) and idx[-1] < len(X)
+    assert runs[1] == p and runs[2]["index"] != p["index"]  # the seed decides the sample, nothing else
+    # the 2-D coordinates are the projection of those rows on the two leading principal axes
+    U = unit(X)
+    C = U - U.mean(0)
+    ev = np.linalg.svd(C, full_matrices=False)[2][:2]
+    got = np.array(p["U"])
+    for k in range(2):  # each axis up to its sign
+        a, b = got[:, k], C[idx] @ ev[k]
+        assert min(np.abs(a - b).max(), np.abs(a + b).max()) < 1e-12
