@@ -201,3 +201,14 @@ def test_plot_help_does_not_import_matplotlib():
             "print('matplotlib' in sys.modules, 'torch' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip().splitlines()[-1] == "False False", p.stdout + p.stderr
+
+
+def test_sweep_file_cut_by_a_crash_still_draws(saved, tmp_path, capsys):
+    """A sweep killed mid-write leaves a partial last line: it is skipped, as sweep.read_results does."""
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(saved["sweep"].read_text() + '{"loss": "kcl", "M": 9, "d"')
+    code = main(["plot", str(cut), "--kind", "phase", "--out", str(tmp_path / "p.png")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "from 4 results" in out
+    check_png(tmp_path / "p.png")
