@@ -350,7 +350,8 @@ class VerifyReport:
             "restart_values": [_num(v) for v in self.solve.values.tolist()],
             "restart_grad_norms": [_num(v) for v in self.solve.grad_norms.tolist()],
             "history": {"grad_norms": [[_num(v) for v in row] for row in self.solve.history_grad_norms.T.tolist()],
-                        "values": [[_num(v) for v in row] for row in self.solve.history_values.T.tolist()]},
+                        "values": [[_num(v) for v in row] for row in self.solve.history_values.T.tolist()],
+                        "phase_switch": self.solve.phase_switch},
             "points": {"U": pts[: self.M].tolist(), "V": pts[self.M:].tolist()} if self.kind == "pairs"
             else {"X": pts.tolist()},
             "notes": list(self.notes),

@@ -144,7 +144,7 @@ def _nearest_neighbour_edges(ax, X: np.ndarray) -> None:
 
 
 def convergence(ax, grad_norms: list[list[float]], tol: float | None = None,
-                title: str = "Convergence of every restart") -> None:
+                title: str = "Convergence of every restart", phase_switch: int | None = None) -> None:
     for i, row in enumerate(grad_norms):
         g = np.array([float(v) for v in row], dtype=float)
         # a restart that finished early repeats its last value in the history: cut the flat tail
@@ -155,7 +155,10 @@ def convergence(ax, grad_norms: list[list[float]], tol: float | None = None,
         ax.semilogy(np.arange(len(g)), g, lw=1, alpha=0.8, label=f"restart {i}" if len(grad_norms) <= 8 else None)
     if tol is not None:
         ax.axhline(tol, color="tab:red", ls="--", lw=1, label=f"certificate {tol:.0e}")
-    ax.set_xlabel("iteration (first order, then trust region)")
+    if phase_switch:
+        # restarts are one batch: one that is close enough waits (a flat stretch) until all hand over
+        ax.axvline(phase_switch, color="0.4", ls=":", lw=1, label="trust region starts")
+    ax.set_xlabel("iteration (first order, then trust region; flat = waiting for the batch)")
     ax.set_ylabel("Riemannian gradient norm")
     ax.set_title(title)
     ax.legend(fontsize=6, ncol=2)
@@ -186,7 +189,8 @@ def verify_figure(result: dict, path: str | None = None) -> Figure:
     geometry(fig, gs[1, 0], U, V, "Minimiser")
     tol = next((c["tolerance"] for c in result.get("checks", []) if c["name"] == "gradient_norm"), None)
     convergence(fig.add_subplot(gs[1, 1]), result.get("history", {}).get("grad_norms", []),
-                tol if isinstance(tol, (int, float)) else None)
+                tol if isinstance(tol, (int, float)) else None,
+                phase_switch=result.get("history", {}).get("phase_switch"))
     fig.suptitle(f"{result['loss']}  M={M}  d={d}  claim={result.get('claim')}: {result.get('verdict', '').upper()}"
                  f"   value {float(result['value']):.10g}")
     if path is not None:
@@ -441,7 +445,8 @@ def convergence_figure(r: dict, path: str | None = None) -> Figure:
     if tol is None:
         tol = next((c["tolerance"] for c in r.get("checks", []) if c["name"] == "gradient_norm"), None)
     convergence(fig.add_subplot(111), hist, tol if isinstance(tol, (int, float)) else None,
-                title=f"Convergence of every restart: {_label(r)}")
+                title=f"Convergence of every restart: {_label(r)}",
+                phase_switch=(r.get("history") or {}).get("phase_switch"))
     if path is not None:
         save(fig, path)
     return fig
