@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restarts", type=int, default=16, metavar="R",
                    help="random restarts, and solves per basin-hopping round (default 16)")
     p.add_argument("--rounds", type=int, default=20, metavar="K", help="most basin-hopping rounds (default 20)")
-    p.add_argument("--patience", type=int, default=3,
-                   help="stop after this many rounds without improvement (default 3)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many rounds without improvement (default max(3, ceil(N/10)))")
     p.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator (default 0)")
     p.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
     p.add_argument("--degree", type=int, default=None, help="degree of the LP polynomial (default 30)")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     for name, val, lo in (("--N", args.N, 2), ("--d", args.d, 2), ("--restarts", args.restarts, 1),
                           ("--rounds", args.rounds, 0), ("--patience", args.patience, 1), ("--seed", args.seed, 0)):
-        if val < lo:
+        if val is not None and val < lo:
             raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val}")
     if args.degree is not None and args.degree < 1:
         raise ArgumentError(f"--degree: expected an integer >= 1, got {args.degree}")
