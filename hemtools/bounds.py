@@ -74,6 +74,16 @@ class Potential:
                 return -0.5 * np.log(r2)
             return np.exp(-self.t * r2)
 
+    def d1(self, u: np.ndarray) -> np.ndarray:
+        """f'(u) (positive on [−1, 1))."""
+        r2 = 2.0 - 2.0 * np.asarray(u, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            if self.kernel == "riesz":
+                return self.s * r2 ** (-self.s / 2 - 1)
+            if self.kernel == "log":
+                return 1.0 / r2
+            return 2.0 * self.t * np.exp(-self.t * r2)
+
     def d2(self, u: np.ndarray) -> np.ndarray:
         """f''(u) (positive and increasing on [−1, 1))."""
         r2 = 2.0 - 2.0 * np.asarray(u, dtype=np.float64)

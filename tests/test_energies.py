@@ -146,6 +146,38 @@ def test_infonce_uniformity_is_a_gaussian_energy():
     assert k2 == "gaussian" and kp2 == {"t": 2.0}
 
 
+def test_gradient_scale_is_the_size_of_the_summed_terms():
+    """rms_i Σ_j |∂/∂x_i of pair (i, j)|, with f' by central differences of the SPEC energies."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    g = (x @ x.T).numpy()
+    pots = {"riesz": (lambda u: (2 - 2 * u) ** -0.5, 0.5), "log": (lambda u: -0.5 * math.log(2 - 2 * u), 0.5),
+            "gaussian": (lambda u: math.exp(-3.0 * (2 - 2 * u)), 1.0)}
+    for kernel, (f, c) in pots.items():
+        per = []
+        for i in range(7):
+            tot = 0.0
+            for j in range(7):
+                if i != j:
+                    h = 1e-6
+                    tot += 2 * c * abs((f(g[i, j] + h) - f(g[i, j] - h)) / (2 * h))  # E = c Σ_{i≠j} f
+            per.append(tot)
+        ref = math.sqrt(sum(v * v for v in per) / 7)
+        p = {"riesz": {"s": 1.0}, "log": {}, "gaussian": {"t": 3.0}}[kernel]
+        assert energies.gradient_scale(x, kernel, p) == pytest.approx(ref, rel=1e-7), kernel
+
+
+def test_tiny_energies_get_a_relative_gradient_tolerance():
+    """Gaussian t = 500: energies ~1e-163.  An absolute 1e-10 would 'certify' any point; the tolerance is
+    1e-10 times the size of the summed terms (measured with the defaults: gradient 8.9e-160 against a
+    tolerance of 5.1e-170, not converged, exit 3)."""
+    r = energies.minimise("gaussian", 5, 3, t=500.0, restarts=2, max_rounds=0)
+    assert r.value < 1e-150
+    assert r.grad_tol == pytest.approx(1e-10 * energies.gradient_scale(r.points, "gaussian", {"t": 500.0}), rel=1e-12)
+    assert r.grad_tol < 1e-150 and r.converged == (r.grad_norm <= r.grad_tol)
+
+
 def test_same_seed_same_result_and_json():
     import json
 

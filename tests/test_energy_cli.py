@@ -113,3 +113,9 @@ def test_console_script_subprocess():
     p = subprocess.run([exe, "energy", "--kernel", "riesz", "--N", "1", "--d", "3"], capture_output=True, text=True,
                        timeout=300, env=env)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stdout == ""
+
+
+def test_energy_not_converged_is_exit_3(capsys):
+    """Gaussian t = 500 with the defaults stops at a gradient 1e10 times its relative tolerance (measured)."""
+    code, out, _ = run(capsys, "energy", "--kernel", "gaussian", "--t", "500", "--N", "5", "--d", "3", "--no-bound")
+    assert code == 3 and "NOT converged" in out

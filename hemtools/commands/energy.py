@@ -115,7 +115,7 @@ def render(r: dict) -> str:
     lines = [
         f"energy     {r['kernel']}" + (f" ({_params(r['params'])})" if r["params"] else "") + f"  N={r['N']}  d={r['d']}",
         f"minimum    {r['value']:.15g}",
-        f"gradient   {r['grad_norm']:.1e}   (tolerance {r['grad_tol']:.1e} = 1e-10 x rms Euclidean gradient"
+        f"gradient   {r['grad_norm']:.1e}   (tolerance {r['grad_tol']:.1e} = 1e-10 x gradient scale"
         f" {r['egrad_scale']:.3g}; {'converged' if r['converged'] else 'NOT converged'})",
         f"search     {r['solves']} solves: {r['restarts']} random restarts + {r['rounds']} basin-hopping rounds "
         f"({r['stop_reason']})",
