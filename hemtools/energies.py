@@ -498,5 +498,6 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
 
 
 __all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table", "verify_extras",
-           "matching_kernel", "baseline", "perturbations", "default_patience", "nearest_neighbour_distance", "LOSS_OF_KERNEL",
+           "matching_kernel", "baseline", "perturbations", "default_patience", "gradient_scale",
+           "nearest_neighbour_distance", "LOSS_OF_KERNEL",
            "SAME_VALUE_REL", "CERTIFICATE_GAP"]
