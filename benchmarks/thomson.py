@@ -7,7 +7,7 @@ number of solves.
 Reference: hemtools/data/thomson_energies.csv (Wikipedia's Thomson table, 9 decimals; see its header).
 For each N the table shows the published energy, what `energies.minimise("riesz", N, 3)` finds with its
 defaults (16 restarts, then basin-hopping rounds until the best has been reached 3 times and
-max(3, ⌈N/10⌉) rounds brought nothing new), the difference, the first round whose best matched the table to 1e-9, the number
+max(3, min(⌈N/10⌉, 10)) rounds brought nothing new), the difference, the first round whose best matched the table to 1e-9, the number
 of solves and seconds; then the baseline (16 + 16·rounds random restarts, one batch) and its difference.
 A match is |found − published| <= 1e-9: the table is rounded to 9 decimals (±5e-10) and our values are
 accurate to ~1e-12 (measured: gradient at its round-off floor, SAME_VALUE_REL = 1e-11).

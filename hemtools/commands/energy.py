@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="random restarts, and solves per basin-hopping round (default 16)")
     p.add_argument("--rounds", type=int, default=20, metavar="K", help="most basin-hopping rounds (default 20)")
     p.add_argument("--patience", type=int, default=None,
-                   help="stop after this many rounds without improvement (default max(3, ceil(N/10)))")
+                   help="stop after this many rounds without improvement (default max(3, min(ceil(N/10), 10)))")
     p.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator (default 0)")
     p.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
     p.add_argument("--degree", type=int, default=None, help="degree of the LP polynomial (default 30)")
