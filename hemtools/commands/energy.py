@@ -26,6 +26,7 @@ non-finite (inconclusive), 4 internal error.
 
 example: hemtools energy --kernel riesz --N 12 --d 3
          hemtools energy --kernel gaussian --t 4 --N 120 --d 4 --restarts 8   (the 600-cell, certified; ~30 s)
+         hemtools energy --kernel gaussian --t 4 --N 240 --d 8                (the E8 roots, certified; ~2 min)
 Flat landscapes (Gaussian with small t and many points, e.g. t = 1, N = 120, d = 4) can stop the solver at
 its iteration limit: the exit code is then 3, not a claim.
 """
