@@ -36,6 +36,7 @@ Nothing here prints.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -324,13 +325,20 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     # simplex value f(−1/(N−1)); if the LP optimum per pair differs from it by more than 10x (600-cell,
     # t = 8: 1e-7 vs 5e-3), the same grid is solved once more with F set to that optimum.
     F = 1.0 if kernel == "log" else float(abs(pot.f(np.array(-1.0 / (N - 1)))))
-    F = F if math.isfinite(F) and F > 0 else 1.0
+    F = F if math.isfinite(F) and F >= sys.float_info.min else 1.0  # a subnormal F would overflow f/F
     rescaled = kernel == "log"
+
+    def failed(message: str) -> LPBound:
+        return LPBound(kernel, params, N, d, K, -math.inf, -math.inf, 0.0, math.nan, math.nan, math.nan,
+                       (-1.0, 1.0), 0, int(u.size), message, time.perf_counter() - t0)
+
     rnd = -1
     while rnd < exchange_rounds:
         rnd += 1
         A = gegenbauer_scipy(K, d, u).T  # (grid, K+1)
         b = pot.f(u) / F
+        if not np.all(np.isfinite(b)):
+            return failed("the potential is not finite in float64 on the LP grid (overflow or underflow): no bound")
         # Scale each row by 1/|f(u_j)| so that HiGHS's absolute feasibility tolerance (1e-10) is relative to
         # f: the contact points of a sharp configuration can sit where f is tiny (Gaussian, u = −1: e^{−4t}).
         # The log potential crosses 0 (at u = ½): there the floor 1e-2 keeps the row finite.  For the others
@@ -344,9 +352,7 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
             if a is not None:  # an exchange round failed: keep the previous (valid, then certified) solution
                 note = f"; exchange round {rnd} stopped: {res.message}"
                 break
-            return LPBound(kernel, params, N, d, K, -math.inf, -math.inf, 0.0, math.nan, math.nan, math.nan,
-                           (-1.0, 1.0), 0, int(u.size), f"linprog failed: {res.message}",
-                           time.perf_counter() - t0)
+            return failed(f"linprog failed: {res.message}")
         a = np.array(res.x, dtype=np.float64) * F
         u_solved = u
         a[1:] = np.maximum(a[1:], 0.0)  # HiGHS may return −1e-17 for a bound at 0; the proof needs a_k >= 0
@@ -386,7 +392,14 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     # the off-grid certificate on [−1, u*]: beyond u*, f(u) >= f(u*) >= Σ|a_k| >= h(u)
     total = float(np.abs(a).sum())
     u_star = pot.inverse(total + max(1.0, total))
+    if kernel in ("riesz", "log") and u_star >= 1.0:
+        # for small s the inverse rounds to the singularity u = 1: the interval cannot be checked
+        return failed(f"the off-grid check interval reaches the singularity at u = 1 (f⁻¹({total:.3g}) rounds to 1 "
+                      "in float64): no certified bound")
     dense_viol, certified, _ = _dense_scan(pot, a, d, -1.0, u_star, check_cells)
+    if not math.isfinite(certified):
+        return failed(f"the off-grid check of h <= f on [−1, {u_star:.6g}] is not finite (min f − h = {certified}): "
+                      "no certified bound")
     v = max(0.0, -certified)
     ord_bound = ord_lp - float(N) * (N - 1) * v
     fac = pot.pair_factor

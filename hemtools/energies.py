@@ -21,6 +21,7 @@ a one-line ``summary`` for the human table.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -42,6 +43,18 @@ KERNEL_OF_LOSS = {v: k for k, v in LOSS_OF_KERNEL.items()}
 # residual gradient g moves it by ~g²/λ ≈ 1e-20 (solves end at g ≈ 1e-12, the round-off floor); distinct
 # Thomson minima near N = 100 differ by 1e-6 and more.  1e-11 keeps a 1000× margin on both sides.
 SAME_VALUE_REL = 1e-11
+
+
+def same_value(a: float, b: float) -> bool:
+    """Two minima are the same when they agree to SAME_VALUE_REL relative.  Purely relative: an absolute
+    floor of 1 would merge every minimum of an energy below 1 (Gaussian with large t, Riesz with large s)."""
+    return abs(a - b) <= SAME_VALUE_REL * max(abs(a), abs(b), sys.float_info.min)
+
+
+def certifies(gap: float | None) -> bool:
+    """A relative LP gap certifies a global minimum when 0 <= gap <= CERTIFICATE_GAP, up to round-off; a bound
+    above the energy (gap < −1e-10) is a contradiction, never a certificate."""
+    return gap is not None and math.isfinite(gap) and -1e-10 <= gap <= CERTIFICATE_GAP
 # Solver options for energies: hand over to the trust region only when the first-order phase predicts
 # the minimiser within 1e-6 (optim's default 1e-3 spends ~4x longer in truncated CG on Thomson problems,
 # whose Hessians have many small eigenvalues: measured 7.2 s vs 1.9 s for 16 restarts at N = 100, same
@@ -154,7 +167,7 @@ class _Pool:
         if not math.isfinite(value):
             return
         for i, v in enumerate(self.values):
-            if abs(value - v) <= SAME_VALUE_REL * max(1.0, abs(value), abs(v)):
+            if same_value(value, v):
                 self.counts[i] += 1
                 return
         self.values.append(value)
@@ -166,7 +179,7 @@ class _Pool:
         self.points = [self.points[i] for i in order]
 
     def same_as_best(self, value: float) -> bool:
-        return bool(self.values) and abs(value - self.values[0]) <= SAME_VALUE_REL * max(1.0, abs(value), abs(self.values[0]))
+        return bool(self.values) and same_value(value, self.values[0])
 
 
 def nearest_neighbour_distance(x: Tensor) -> float:
@@ -284,7 +297,7 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
         solves += res.restarts
         for i in range(res.restarts):
             pool.add(float(res.values[i]), res.points[i])
-        improved = pool.values[0] < before - SAME_VALUE_REL * max(1.0, abs(before))
+        improved = pool.values[0] < before and not same_value(pool.values[0], before)
         if improved:
             stale = 0
             hits = sum(pool.same_as_best(float(v)) for v in res.values)
@@ -305,7 +318,7 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     # polish the best configuration and measure its gradient against a scale-aware tolerance
     best_x = pool.points[0]
     pol = solve(loss, N, d, params=params, x0=best_x.unsqueeze(0), device=device, **SOLVE_OPTIONS)
-    x = pol.points[0] if float(pol.values[0]) <= pool.values[0] + SAME_VALUE_REL * max(1.0, abs(pool.values[0])) else best_x
+    x = pol.points[0] if float(pol.values[0]) <= pool.values[0] or same_value(float(pol.values[0]), pool.values[0]) else best_x
     spec_f = _objective(loss, N, params)
     val, eg, _ = sphere.value_and_egrad(spec_f, x.unsqueeze(0))
     rg = sphere.project(x.unsqueeze(0), eg)
@@ -318,10 +331,16 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     # the terms are 1.6e-12).
     grad_tol = tols.certificate_grad * scale
     value = float(val[0])
+    # An energy or gradient scale that underflows float64 (Gaussian t = 1e4: every term e^{−t r²} = 0) makes
+    # every configuration "stationary": nothing is resolved, so nothing is converged.
+    resolvable = scale >= sys.float_info.min and (kernel == "log" or abs(value) >= sys.float_info.min)
+    if not resolvable:
+        stop = (f"{stop}; the energy ({value:.3g}) or its gradient scale ({scale:.3g}) underflows float64: "
+                "no configuration is resolvable")
     rec = configurations.recognise(x, tols.config) if recognise else None
     return EnergyResult(kernel=kernel, params=params, N=N, d=d, value=value, points=x, grad_norm=gnorm,
                         grad_tol=grad_tol, egrad_scale=scale,
-                        converged=math.isfinite(value) and math.isfinite(gnorm) and gnorm <= grad_tol,
+                        converged=resolvable and math.isfinite(value) and math.isfinite(gnorm) and gnorm <= grad_tol,
                         restarts=restarts, solves=solves, rounds=rounds, hits=hits, random_hits=random_hits,
                         minima=list(zip(pool.values, pool.counts)), round_best=round_best, stop_reason=stop,
                         seconds=time.perf_counter() - t0, seed=seed, recognition=rec, history_grad_norms=history)
@@ -484,14 +503,15 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
     if math.isfinite(lp.bound):
         gap_min = lp.gap(min(e_min, e_u))
         gap_u = lp.gap(e_u)
-        certified = gap_min <= CERTIFICATE_GAP
+        certified = certifies(gap_min)
         out["lp_bound"] = {
             "kernel": kernel, "params": kp, "bound": lp.bound, "degree": lp.degree, "correction": lp.correction,
             "gap_minimum": gap_min, "gap_found": gap_u, "certificate_gap": CERTIFICATE_GAP,
             "certified_global_minimum": certified, "seconds": lp.seconds,
             "summary": (f"Delsarte–Yudin bound {lp.bound:.10g} (degree {lp.degree}); relative gap of the minimum "
                         f"{gap_min:.1e}" + (" — certified global minimum" if certified else
-                                            " — not tight: no certificate")),
+                                            " — bound above the energy: inconsistent, no certificate"
+                                            if gap_min < -1e-10 else " — not tight: no certificate")),
         }
     else:
         out["lp_bound"] = {"kernel": kernel, "status": lp.status, "summary": f"LP bound failed: {lp.status}"}
@@ -501,4 +521,4 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
 __all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table", "verify_extras",
            "matching_kernel", "baseline", "perturbations", "default_patience", "gradient_scale",
            "nearest_neighbour_distance", "LOSS_OF_KERNEL",
-           "SAME_VALUE_REL", "CERTIFICATE_GAP"]
+           "SAME_VALUE_REL", "CERTIFICATE_GAP", "same_value", "certifies"]

@@ -142,7 +142,7 @@ def _reproduce(report) -> str:
         parts.append(f"--device {report.device}")
     for k, v in report.params.items():
         if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-            parts.append(f"--param {k}={v:g}" if isinstance(v, float) else f"--param {k}={v}")
+            parts.append(f"--param {k}={v!r}" if isinstance(v, float) else f"--param {k}={v}")  # repr: all digits
     return " ".join(parts)
 
 

@@ -91,6 +91,8 @@ def check_output_path(path: str, allowed=(".png", ".svg", ".pdf"), what: str = "
     ext = os.path.splitext(path)[1].lower()
     if ext not in allowed:
         raise ArgumentError(f"{what}: unsupported file type {ext or '(none)'!r} in {path!r}; use one of {', '.join(allowed)}")
+    if os.path.isdir(path):
+        raise ArgumentError(f"{what}: {path!r} is a directory; give a file name")
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise ArgumentError(f"{what}: directory {d!r} does not exist")

@@ -80,7 +80,7 @@ def load_embeddings(path: str, key: str | None = None):
             arr, notes = _load_csv(path)
     except ArgumentError:
         raise
-    except (OSError, ValueError, EOFError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 — torch.load/np.load raise many kinds (KeyError, UnpicklingError, ...) on garbage
         raise ArgumentError(f"{path}: not a readable {ext} file ({_short(exc)})") from None
     return _validate(path, arr), notes
 

@@ -96,11 +96,12 @@ def result_dict(res, bound) -> dict:
     if bound is not None:
         import math as _m
 
-        gap = bound.gap(res.value) if _m.isfinite(bound.bound) else None
-        from hemtools.energies import CERTIFICATE_GAP
+        gap = bound.gap(res.value) if _m.isfinite(bound.bound) and _m.isfinite(res.value) and res.value != 0 else None
+        from hemtools.energies import CERTIFICATE_GAP, certifies
 
+        # a certificate needs a resolved (converged) minimum and a consistent bound (gap not below −1e-10)
         out["lp_bound"] = {**bound.to_dict(), "gap": gap, "certificate_gap": CERTIFICATE_GAP,
-                           "certified_global_minimum": gap is not None and gap <= CERTIFICATE_GAP}
+                           "certified_global_minimum": bool(res.converged) and certifies(gap)}
     else:
         out["lp_bound"] = None
     return out
@@ -110,14 +111,19 @@ def _params(p: dict) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in p.items())
 
 
+def _fmt(v, spec: str) -> str:
+    """A number in ``spec``; a non-finite value (JSON writes it as a string) as it is."""
+    return format(v, spec) if isinstance(v, (int, float)) else str(v)
+
+
 def render(r: dict) -> str:
     """The human table."""
     minima = r["minima"]
     lines = [
         f"energy     {r['kernel']}" + (f" ({_params(r['params'])})" if r["params"] else "") + f"  N={r['N']}  d={r['d']}",
-        f"minimum    {r['value']:.15g}",
-        f"gradient   {r['grad_norm']:.1e}   (tolerance {r['grad_tol']:.1e} = 1e-10 x gradient scale"
-        f" {r['egrad_scale']:.3g}; {'converged' if r['converged'] else 'NOT converged'})",
+        f"minimum    {_fmt(r['value'], '.15g')}",
+        f"gradient   {_fmt(r['grad_norm'], '.1e')}   (tolerance {_fmt(r['grad_tol'], '.1e')} = 1e-10 x gradient scale"
+        f" {_fmt(r['egrad_scale'], '.3g')}; {'converged' if r['converged'] else 'NOT converged'})",
         f"search     {r['solves']} solves: {r['restarts']} random restarts + {r['rounds']} basin-hopping rounds "
         f"({r['stop_reason']})",
         f"agreement  {r['hits']} of {r['solves']} solves reach the minimum ({r['random_hits']} random restarts); "
@@ -129,10 +135,16 @@ def render(r: dict) -> str:
     lp = r.get("lp_bound")
     if lp:
         if lp.get("gap") is None:
-            lines.append(f"LP bound   failed: {lp['status']}")
+            bound = lp.get("bound")
+            lines.append(f"LP bound   failed: {lp['status']}" if not isinstance(bound, (int, float)) or
+                         not math.isfinite(bound) else
+                         f"LP bound   {bound:.15g}: no relative gap (the energy underflows or is not finite)")
         else:
-            verdict = "certified global minimum" if lp["certified_global_minimum"] else "no certificate (gap > 1e-6)"
-            lines.append(f"LP bound   {lp['bound']:.15g}   degree {lp['degree']}, relative gap {lp['gap']:.1e}: {verdict}")
+            verdict = ("certified global minimum" if lp["certified_global_minimum"] else
+                       "bound above the energy: inconsistent, no certificate" if lp["gap"] < -1e-10 else
+                       "no certificate (the minimum is not converged)" if not r["converged"] else
+                       "no certificate (gap > 1e-6)")
+            lines.append(f"LP bound   {_fmt(lp['bound'], '.15g')}   degree {lp['degree']}, relative gap {_fmt(lp['gap'], '.1e')}: {verdict}")
     if len(minima) > 1:
         shown = ", ".join(f"{m['value']:.10g} (x{m['count']})" for m in minima[:5])
         lines.append(f"minima     {shown}" + (" ..." if len(minima) > 5 else ""))

@@ -456,7 +456,8 @@ def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
                 if isinstance(default, bool) or not isinstance(default, (int, float)):
                     kind = "any"
                 else:
-                    kind = "int" if isinstance(default, int) else "float"
+                    # `tau=1` is a number, not a promise of integers: int only when annotated so
+                    kind = "int" if p.annotation in (int, "int") else "float"
                 params[p.name] = Param(p.name, default, kind=kind)
     doc = (inspect.getdoc(fn) or "").strip().splitlines()
     return LossSpec(name=name, fn=fn, params=params, kind="pairs", minimiser="aligned_simplex", family="user",
