@@ -73,3 +73,12 @@ def test_an_integer_default_accepts_a_float_parameter(tmp_path, capsys):
                          "--restarts", "2", "--json")
     assert code in (0, 1, 3), err
     assert json.loads(out)["params"]["tau"] == 0.5
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--N", "300000"], "GiB"),
+    (["--N", "5", "--degree", "100000"], "--degree: expected an integer from 1 to 1999"),
+])
+def test_energy_sizes_that_cannot_run_are_usage_errors(capsys, argv, message):
+    code, out, err = run(capsys, "energy", "--kernel", "riesz", "--d", "3", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -64,7 +64,7 @@ BAD = [
     (["--kernel", "riesz", "--N", "five", "--d", "3"], "argument --N: invalid int value"),
     (["--kernel", "riesz", "--N", "5"], "the following arguments are required: --d"),
     (["--kernel", "riesz", "--N", "5", "--d", "3", "--restarts", "0"], "--restarts: expected an integer >= 1"),
-    (["--kernel", "riesz", "--N", "5", "--d", "3", "--degree", "0"], "--degree: expected an integer >= 1"),
+    (["--kernel", "riesz", "--N", "5", "--d", "3", "--degree", "0"], "--degree: expected an integer from 1 to 1999"),
     (["--kernel", "riesz", "--N", "5", "--d", "3", "--plot", "out.gif"], "unsupported file type '.gif'"),
 ]
 

@@ -57,8 +57,13 @@ def run(args: argparse.Namespace) -> int:
                           ("--rounds", args.rounds, 0), ("--patience", args.patience, 1), ("--seed", args.seed, 0)):
         if val is not None and val < lo:
             raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val}")
-    if args.degree is not None and args.degree < 1:
-        raise ArgumentError(f"--degree: expected an integer >= 1, got {args.degree}")
+    if args.degree is not None and not 1 <= args.degree <= 1999:
+        raise ArgumentError(f"--degree: expected an integer from 1 to 1999 (the LP grid has 2001 points), got {args.degree}")
+    # the solver holds a few N×N float64 matrices per restart; refuse what cannot fit rather than crash
+    need = 6 * 8 * args.restarts * args.N ** 2
+    if need > 64 * 2 ** 30:
+        raise ArgumentError(f"--N {args.N} with --restarts {args.restarts}: the solver would need ~{need / 2 ** 30:.0f} GiB "
+                            "(a few N×N float64 matrices per restart); lower --restarts or --N")
     if args.plot:
         check_output_path(args.plot)
 
