@@ -18,24 +18,11 @@ Threads are pinned (default 1): the machines have 2 cores.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
+
+from _bench import pin_threads, timed  # benchmarks/ is on sys.path when a script runs
 
 
-def _pin(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-
-
-def timed(fn, repeats: int):
-    ts, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
 
 
 def main(argv=None) -> int:
@@ -43,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the grid timings (median)")
     args = ap.parse_args(argv)
-    _pin(args.threads)
+    pin_threads(args.threads)
     import torch
 
     torch.set_num_threads(args.threads)

@@ -17,25 +17,11 @@ oversubscribed BLAS makes small problems orders of magnitude slower when anythin
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
+
+from _bench import pin_threads, timed  # benchmarks/ is on sys.path when a script runs
 
 
-def _pin(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    out = None
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
 
 
 def main(argv=None) -> int:
@@ -45,7 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-energy", action="store_true", help="skip the M=4096 Gaussian-energy row")
     ap.add_argument("--skip-pymanopt", action="store_true")
     args = ap.parse_args(argv)
-    _pin(args.threads)
+    pin_threads(args.threads)
     import torch
 
     torch.set_num_threads(args.threads)

@@ -17,16 +17,13 @@ The closing note gives the sweep time, the number of N matched at 1e-9 and the t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
+from _bench import pin_threads  # benchmarks/ is on sys.path when a script runs
+
 MATCH = 1e-9
 
-
-def _pin(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
 
 
 def main(argv=None) -> int:
@@ -37,7 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true", help="skip the equal-budget plain-restart baseline")
     args = ap.parse_args(argv)
-    _pin(args.threads)
+    pin_threads(args.threads)
     import torch
 
     torch.set_num_threads(args.threads)

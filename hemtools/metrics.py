@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -545,7 +544,6 @@ def _w1(U: Tensor, method: str, K: int, tile: int, refine: bool, rtol: float, ma
     # few bins concerned are bracketed with the exact F instead (_exact_brackets)
     eta = _max_abs_pdf_derivative(e[X], e[X + 1], d) * h ** 3 / 12.0
     crude = ~np.isfinite(eta)
-    one = np.ones((X.size, 1))
 
     def brackets(sub_c, sub_T, R):
         """(lower, upper) summed over the crossing bins X, each split into R sub-bins."""

@@ -1672,8 +1672,6 @@ class SymbolicReport:
         return {"passed": 0, "failed": 1, "inconclusive": 3}[self.verdict]
 
     def to_dict(self) -> dict:
-        from .losses.registry import LossSpec  # noqa: F401
-
         return {"loss": self.loss, "params": _jsonable(self.params), "verdict": self.verdict,
                 "closed_form": self.closed_form.to_dict(),
                 "sections": {k: [f.to_dict() for f in v] for k, v in self.sections.items()},

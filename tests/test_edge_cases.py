@@ -4,7 +4,6 @@ never a certificate or a traceback."""
 import json
 
 import pytest
-import torch
 
 from hemtools.bounds import lp_bound
 from hemtools.cli import main

@@ -1,6 +1,5 @@
 """Every registered loss against a 50-digit loop reference, plus its symmetries and parameter checks."""
 
-import math
 
 import pytest
 import torch

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-import torch
 
 from hemtools.checks import verify
 from hemtools.configurations import regular_simplex

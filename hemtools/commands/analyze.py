@@ -232,7 +232,6 @@ def analyze(path: str, pairs: str | None = None, key: str | None = None, seed: i
     """The result dictionary of ``hemtools analyze`` (what ``--json`` prints and ``plot --kind analyze`` draws)."""
     import time
 
-    import numpy as np
     import torch
 
     from hemtools import metrics as mt

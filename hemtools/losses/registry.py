@@ -283,7 +283,7 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
                                 f"{str(inputs[0].dtype).replace('torch.', '')} inputs; verification runs in float64: "
                                 "do not create tensors with a fixed dtype inside the loss")
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs) and not val.requires_grad:
-        raise LossContractError(spec.name, f"returned a tensor with gradients disabled (detached, computed under "
+        raise LossContractError(spec.name, "returned a tensor with gradients disabled (detached, computed under "
                                 "torch.no_grad(), or rebuilt from numbers); expected a value differentiable in U and V")
     return val
 
