@@ -16,7 +16,7 @@ import textwrap
 import pytest
 import torch
 
-from hemtools import derivatives, sphere
+from hemtools import sphere
 from hemtools.checks import check_hessian, hessian_spectrum, verify
 from hemtools.cli import main
 from hemtools.configurations import regular_simplex
@@ -130,6 +130,8 @@ def test_item5_losses_without_second_derivative_use_gradient_differences(capsys,
 
 
 def test_item5_difference_hessian_matches_autograd_on_a_smooth_loss():
+    from hemtools import derivatives
+
     f = get_loss("kcl").objective(4, get_loss("kcl").resolve_params({}))
     x = regular_simplex(4, 3)
     x = torch.cat([x, x])
