@@ -357,3 +357,14 @@ def test_item19_import_failures_exit_codes_match_the_readme(capsys, tmp_path):
 def test_library_callers_get_user_code_errors(lossfile):
     with pytest.raises(UserCodeError, match="SystemExit"):
         verify(f"{lossfile}:exit0", 3, 3, restarts=1)
+
+
+def test_item9_a_sweep_cell_that_raises_system_exit_is_an_error_row(monkeypatch):
+    from hemtools import checks, sweep
+
+    def exits(*args, **kwargs):
+        raise SystemExit(0)
+
+    monkeypatch.setattr(checks, "verify", exits)
+    row = sweep._run_cell(sweep.Cell("kcl", 3, 3), sweep.SweepOptions())
+    assert row["verdict"] == "error" and "sys.exit(0)" in row["reason"]
