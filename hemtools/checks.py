@@ -249,6 +249,11 @@ class HessianInfo:
     gap: float  # smallest eigenvalue above the threshold
     max_eigenvalue: float
     eigenvalues: list[float] = field(default_factory=list)
+    method: str = "autograd"  # or "differences": central differences of the Riemannian gradient
+    step: float | None = None  # the difference step h (method "differences")
+    error: float = 0.0  # measured error of the eigenvalues (differences at h and 2h), added to the threshold
+    method_reason: str = ""  # why differences were used
+    failure: str | None = None  # the certificate could not be computed: why and where (a failed check)
 
     def to_dict(self) -> dict:
         d = {k: _num(v) if isinstance(v, float) else v for k, v in self.__dict__.items() if k != "eigenvalues"}
@@ -256,21 +261,59 @@ class HessianInfo:
         return d
 
 
+def _where_words(where: str, x: Tensor) -> str:
+    """'the aligned target' when x = [U; V] with U = V exactly (where a norm of u_i − v_i has no derivative)."""
+    n = x.shape[0]
+    aligned = n % 2 == 0 and bool((x[: n // 2] == x[n // 2:]).all())
+    if where == "exact target":
+        return "the aligned target" if aligned else "the exact target"
+    return f"the {where}" + (" (aligned: u_i = v_i)" if aligned else "")
+
+
+def _non_finite_failure(H: Tensor, x: Tensor, where: str) -> str:
+    bad = ~torch.isfinite(H)
+    n_pts, d = x.shape
+    rows = bad.any(dim=1).reshape(n_pts, d - 1).any(dim=1).nonzero().flatten().tolist()
+    half = n_pts // 2
+    names = [(f"u_{i}" if i < half else f"v_{i - half}") for i in rows[:4]] if n_pts % 2 == 0 else [f"x_{i}" for i in rows[:4]]
+    words = _where_words(where, x)
+    hint = ": does your loss take the norm of u_i − v_i? (use the squared distance 2 − 2 u_i·v_i)" \
+        if "aligned" in words else ": is your loss twice differentiable there?"
+    return (f"second derivative not finite at {words} (rows of {', '.join(names)}{' ...' if len(rows) > 4 else ''})"
+            f"{hint}")
+
+
 def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: float, eps: float,
                      where: str = "best restart") -> HessianInfo:
     """Eigenvalues of the Riemannian Hessian at one configuration x (N, d) and their classification.
 
-    An eigenvalue counts as zero when |λ| <= zero_factor · eps · max|λ| + ‖grad f(x)‖: the first term is
-    round-off (SPEC §3); the second because away from an exact critical point the directions of the
-    rotation orbit carry curvature of the order of the gradient (f is constant along the orbit, so
-    <Hess ξ, ξ> = −<grad f, ∇_ξ ξ> there).
+    An eigenvalue counts as zero when |λ| <= zero_factor · eps · max|λ| + ‖grad f(x)‖ (+ the measured
+    error of a difference Hessian): the first term is round-off (SPEC §3); the second because away from
+    an exact critical point the directions of the rotation orbit carry curvature of the order of the
+    gradient (f is constant along the orbit, so <Hess ξ, ξ> = −<grad f, ∇_ξ ξ> there).
+
+    The matrix comes from autograd when the loss has a correct second derivative (probed against
+    differences of the gradient), else from central differences (:mod:`hemtools.derivatives`).  A
+    Hessian with non-finite entries is returned as a failure naming where, never raised.
     """
-    H, _ = sphere.riemannian_hessian_matrix(f, x)
+    from . import derivatives
+
+    x = x.detach()
+    method, reason = derivatives.choose_method(f, x.unsqueeze(0), nonfinite_fallback=False)
+    h, err = None, 0.0
+    if method == derivatives.AUTOGRAD:
+        H, _ = sphere.riemannian_hessian_matrix(f, x, chunk=_hessian_chunk(x))
+        if not bool(torch.isfinite(H).all()):
+            return _failed_info(x, where, _non_finite_failure(H, x, where), method, reason)
+    else:
+        H, h, err = derivatives.difference_hessian(f, x)
+        if not bool(torch.isfinite(H).all()):
+            return _failed_info(x, where, _non_finite_failure(H, x, where), method, reason)
     ev = torch.linalg.eigvalsh(H)
     _, g = sphere.riemannian_gradient(f, x.unsqueeze(0))
     gnorm = float(sphere.norm(g)[0])
     scale = float(ev.abs().max())
-    thr = zero_factor * eps * scale + gnorm
+    thr = zero_factor * eps * scale + gnorm + err
     zero = ev.abs() <= thr
     above = ev[ev > thr]
     r = configurations.rank(x)
@@ -279,16 +322,34 @@ def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: floa
                        zero_count=int(zero.sum()), threshold=thr, min_eigenvalue=float(ev[0]),
                        max_abs_zero=float(ev[zero].abs().max()) if bool(zero.any()) else 0.0,
                        gap=float(above[0]) if above.numel() else math.nan, max_eigenvalue=float(ev[-1]),
-                       eigenvalues=ev.tolist())
+                       eigenvalues=ev.tolist(), method=method, step=h, error=err, method_reason=reason)
+
+
+def _hessian_chunk(x: Tensor, budget: int = 2 ** 30) -> int:
+    """Copies of x per double-backward pass: ~16 N×N float64 matrices each, within ``budget`` bytes."""
+    n = x.shape[0]
+    return int(max(1, min(1024, budget // (16 * 8 * n * n))))
+
+
+def _failed_info(x: Tensor, where: str, failure: str, method: str, reason: str) -> HessianInfo:
+    r = configurations.rank(x)
+    od = sphere.orbit_dimension(x.shape[-1], r)
+    return HessianInfo(n=x.shape[0] * (x.shape[-1] - 1), where=where, grad_norm=math.nan, orbit_dimension=od, rank=r,
+                       zero_count=0, threshold=math.nan, min_eigenvalue=math.nan, max_abs_zero=math.nan, gap=math.nan,
+                       max_eigenvalue=math.nan, method=method, method_reason=reason, failure=failure)
 
 
 def check_hessian(info: HessianInfo) -> tuple[CheckResult, CheckResult]:
+    if info.failure:  # a certificate that could not be computed failed; measured None says so
+        return (CheckResult("hessian_psd", False, None, None, "", info.failure),
+                CheckResult("hessian_zero_count", False, None, None, "", info.failure))
+    how = "" if info.method == "autograd" else f"; by central differences (h = {info.step:.1e}, measured error {info.error:.1e})"
     psd = CheckResult("hessian_psd", info.min_eigenvalue >= -info.threshold, info.min_eigenvalue, -info.threshold,
-                      ">=", f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n})")
+                      ">=", f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n}){how}")
     zc = CheckResult("hessian_zero_count", info.zero_count == info.orbit_dimension, float(info.zero_count),
                      float(info.orbit_dimension), "==",
                      f"eigenvalues with |λ| <= {info.threshold:.1e} vs dim of the O(d) orbit (rank {info.rank}); "
-                     f"next eigenvalue {info.gap:.3g}")
+                     f"next eigenvalue {info.gap:.3g}{how}")
     return psd, zc
 
 
@@ -402,7 +463,7 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
                 progress=progress)
     tols = tolerances(torch.float64 if res.dtype == "float64" else torch.float32)
     f = spec.objective(M, p)  # works in the dtype of its input: evaluated in float64 below
-    notes: list[str] = spec.notes(p)
+    notes: list[str] = spec.notes(p) + list(res.notes)
     checks: list[CheckResult] = []
 
     best = res.best
@@ -474,6 +535,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
         else:
             info = hessian_spectrum(f, x_best.to(torch.float64), tols.zero_eig_factor, tols.eps)
         checks += list(check_hessian(info))
+        if info.method_reason and res.hessian_method == "autograd":
+            notes.append(f"Hessian certificate: {info.method_reason}")
 
     recognised = configurations.recognise(U, tols.config) if finite else None
     configuration = recognised.name if recognised else None
@@ -553,6 +616,8 @@ def decide(cl: Claim, spec: LossSpec, M: int, d: int, checks: list[CheckResult],
     if failed("uniqueness"):
         return "inconclusive", (f"restarts at the best value found different configurations (sorted inner products "
                                 f"differ by {c['uniqueness'].measured:.2e}): the minimiser is not unique up to rotation")
+    if psd_failed and c["hessian_psd"].measured is None:
+        return "inconclusive", f"no second-order certificate: {c['hessian_psd'].detail}"
     if psd_failed:
         return "inconclusive", f"the best point is a saddle: smallest Hessian eigenvalue {c['hessian_psd'].measured:.2e}"
     if degenerate:
@@ -569,7 +634,8 @@ def decide(cl: Claim, spec: LossSpec, M: int, d: int, checks: list[CheckResult],
     if len(minima) > 1:
         extra = f"; {len(minima) - 1} higher local minim{'um' if len(minima) == 2 else 'a'} also found"
     if cl.kind == "aligned":
-        return "confirmed", (f"perfect alignment at a second-order critical point, value {found:.12g} "
+        order = "a second-order" if c["hessian_psd"].passed else "a (first-order; Hessian not checked)"
+        return "confirmed", (f"perfect alignment at {order} critical point, value {found:.12g} "
                              f"(>= simplex bound {target:.12g}){extra}")
     return "confirmed", f"the minimiser is the {_claim_words(cl, spec)}, value {found:.12g}{extra}"
 

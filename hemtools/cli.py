@@ -67,10 +67,13 @@ def main(argv: list[str] | None = None, prog: str = "hemtools") -> int:
 
 
 def run_command(fn, args, name: str) -> int:
+    from hemtools.commands._common import json_stdout
     from hemtools.errors import ArgumentError, UserCodeError
 
     try:
-        return int(fn(args))
+        # with --json, anything but the document (a user loss that prints) goes to stderr
+        with json_stdout(bool(getattr(args, "json", False))):
+            return int(fn(args))
     except ArgumentError as exc:
         print(f"hemtools {name}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -83,6 +86,11 @@ def run_command(fn, args, name: str) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
+    except SystemExit as exc:  # sys.exit() in code hemtools called: never an exit code of ours (0 = "confirmed")
+        traceback.print_exc()
+        print(f"hemtools {name}: error: sys.exit({exc.code!r}) was called during the run; exit code 4, not "
+              f"{exc.code!r}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception:  # an internal error: show everything
         traceback.print_exc()
         print(f"hemtools {name}: internal error (please report it with the traceback above)", file=sys.stderr)

@@ -89,7 +89,21 @@ def value_and_egrad(f: Objective, x: Tensor, *, create_graph: bool = False) -> t
     xg = x.detach().requires_grad_(True)
     with torch.enable_grad():
         val = f(xg)
-        (eg,) = torch.autograd.grad(val.sum(), xg, create_graph=create_graph)
+        eg = None
+        if val.requires_grad:  # a constant objective has no graph: its gradient is zero
+            try:
+                (eg,) = torch.autograd.grad(val.sum(), xg, create_graph=create_graph, allow_unused=True)
+            except RuntimeError as exc:
+                where = getattr(f, "hemtools_user_code", None)
+                if where is None:
+                    raise
+                from .errors import UserCodeError
+
+                hint = (" (an in-place operation on a tensor that autograd needs: write U = U / ... instead of "
+                        "U.div_(...))") if "inplace" in str(exc) else ""
+                raise UserCodeError(f"{where}: autograd cannot differentiate it{hint}", exc) from exc
+        if eg is None:
+            eg = torch.zeros_like(xg)
     return (val if create_graph else val.detach()), eg, xg
 
 
@@ -120,8 +134,17 @@ class SecondOrderModel:
     def hvp(self, v: Tensor) -> Tensor:
         # d/dx <egrad(x), v> rather than grad_outputs=v: same product, but torch.autograd.grad with tensor
         # grad_outputs imports sympy (~0.3 s) on first use, which would dominate a one-second verify.
-        (ehv,) = torch.autograd.grad((self.egrad * v).sum(), self._leaf, retain_graph=True)
+        ehv = _ehvp(self.egrad, v, self._leaf, retain_graph=True)
         return ehess_to_rhess(self.x, self.egrad.detach(), ehv, v)
+
+
+def _ehvp(egrad: Tensor, v: Tensor, leaf: Tensor, retain_graph: bool = False) -> Tensor:
+    """Euclidean Hessian-vector product d/dx <egrad(x), v>; zero when the gradient does not depend on x
+    (a linear or constant loss: its gradient carries no graph)."""
+    if not egrad.requires_grad:
+        return torch.zeros_like(leaf)
+    (ehv,) = torch.autograd.grad((egrad * v).sum(), leaf, retain_graph=retain_graph, allow_unused=True)
+    return torch.zeros_like(leaf) if ehv is None else ehv
 
 
 def second_order_model(f: Objective, x: Tensor) -> SecondOrderModel:
@@ -178,10 +201,9 @@ def riemannian_hessian_matrix(f: Objective, x: Tensor, *, chunk: int = 1024) -> 
     cols = []
     for start in range(0, n, chunk):
         v = basis[start:start + chunk]
-        leaf = x.expand(v.shape[0], n_pts, d).clone().requires_grad_(True)
+        _, eg, leaf = value_and_egrad(f, x.expand(v.shape[0], n_pts, d), create_graph=True)
         with torch.enable_grad():
-            (eg,) = torch.autograd.grad(f(leaf).sum(), leaf, create_graph=True)
-            (ehv,) = torch.autograd.grad((eg * v).sum(), leaf)
+            ehv = _ehvp(eg, v, leaf)
         cols.append(ehv.detach())
     ehv = torch.cat(cols)
     eg = eg[0].detach()

@@ -96,6 +96,9 @@ def _run_cell(cell: Cell, opts: SweepOptions) -> dict:
                      seed=opts.seed, dtype=opts.dtype, device=opts.device, tol=opts.tol, hessian=opts.hessian)
     except (ArgumentError, UserCodeError) as exc:  # a bad cell is a result, not the end of the sweep
         return {**cell.to_dict(), "cell": cell.key, "verdict": "error", "reason": str(exc)}
+    except SystemExit as exc:  # sys.exit() anywhere in the cell's code must not end the sweep (or a worker)
+        return {**cell.to_dict(), "cell": cell.key, "verdict": "error",
+                "reason": f"sys.exit({exc.code!r}) was called while verifying this cell"}
     out = rep.to_dict()
     if not opts.keep_points:
         out.pop("points", None)

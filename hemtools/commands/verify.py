@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ._common import (add_loss_arguments, add_solver_arguments, check_output_path, check_positive_int,
-                      parse_params, print_json)
+                      check_seed, parse_params, print_json, write_figure, write_stdout)
 
 NAME = "verify"
 ORDER = 0
@@ -42,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     params = parse_params(args.param, args.tau)
     check_positive_int("--restarts", args.restarts)
     check_positive_int("--seed", args.seed, low=0)
+    check_seed(args.seed)
     if args.plot:
         check_output_path(args.plot)
 
@@ -50,18 +50,15 @@ def run(args: argparse.Namespace) -> int:
     report = verify(args.loss, args.M, args.d, claim=args.claim, params=params, restarts=args.restarts,
                     seed=args.seed, dtype=args.dtype, device=args.device, tol=args.tol,
                     hessian=not args.no_hessian)
-    # the result is shown before the figure is drawn: a failing plot must not lose it
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        sys.stdout.write(render(report))
-        sys.stdout.flush()
+    # The result is shown before the figure is drawn: a failing plot must not lose it.  Neither a failing
+    # figure nor a failing stdout (closed, full disk) replaces the verdict's exit code: one line on stderr.
+    shown = print_json(report.to_dict()) if args.json else write_stdout(render(report))
     if args.plot:
         from hemtools import plots
 
-        plots.verify_figure(report.to_dict(), args.plot)
-        if not args.json:
-            print(f"figure     {args.plot}")
+        if write_figure(lambda path: plots.verify_figure(report.to_dict(), path), args.plot, NAME) \
+                and not args.json and shown:
+            write_stdout(f"figure     {args.plot}\n")
     return report.exit_code
 
 

@@ -384,7 +384,7 @@ def _wrap_callable(fn: Callable, name: str) -> Formula:
     def call(x: Tensor, tau: float) -> Tensor:
         try:
             out = fn(x)
-        except Exception as exc:  # an error in user code: exit 4 with its traceback
+        except (Exception, SystemExit) as exc:  # an error in user code (sys.exit too): exit 4 with its traceback
             raise UserCodeError(f"{name}={label}", exc) from exc
         if not isinstance(out, Tensor) or out.shape != x.shape:
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__

@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import inspect
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ class Param:
     low_open: bool = True
     high_open: bool = True
     choices: tuple[str, ...] | None = None
-    kind: str = "float"  # "float" | "int" | "choice" | "expr" (a formula string or a callable) | "any"
+    kind: str = "float"  # "float" | "int" | "bool" | "choice" | "expr" (a formula or a callable) | "any"
     doc: str = ""
 
     def describe_range(self) -> str:
@@ -64,6 +65,8 @@ class Param:
             return "one of " + ", ".join(self.choices)
         if self.kind == "any":
             return "any value (checked by the loss itself)"
+        if self.kind == "bool":
+            return "true or false (also 1/0, any case)"
         if self.kind == "expr":
             return "a formula in x (e.g. 'exp(x/0.5)') or a callable"
         lo = "-inf" if self.low is None else f"{self.low:g}"
@@ -76,7 +79,12 @@ class Param:
     def validate(self, value: Any, loss: str = "") -> Any:
         where = f"{self.name} (loss {loss})" if loss else self.name
         if self.kind == "any":
-            return value
+            return parse_untyped(value)
+        if self.kind == "bool":
+            parsed = parse_bool(value)
+            if parsed is None:
+                raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
+            return parsed
         if self.kind == "expr":
             if isinstance(value, str) or callable(value) or type(value).__module__.startswith("sympy"):
                 return value
@@ -104,6 +112,33 @@ class Param:
     def to_dict(self) -> dict:
         return {"name": self.name, "default": self.default if not callable(self.default) else repr(self.default),
                 "range": self.describe_range(), "doc": self.doc}
+
+
+def parse_bool(value: Any) -> bool | None:
+    """True/False from a bool, 1/0, or the text true/false/1/0 (any case); None when it is none of these.
+    (``bool("False")`` is True: a command-line flag must never arrive as a truthy string.)"""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = getattr(value, "text", value)  # a number parsed from the command line keeps its text
+    if isinstance(text, str):
+        return {"true": True, "false": False, "1": True, "0": False}.get(text.strip().lower())
+    return None
+
+
+def parse_untyped(value: Any) -> Any:
+    """A parameter without a declared type: command-line text is read as a Python literal (``3`` → int,
+    ``[1, 2]``, ``None``, ``True``, ``'a'``) and kept as the string when it is not one; other values pass."""
+    text = getattr(value, "text", value)
+    if not isinstance(text, str):
+        return value
+    import ast
+
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
 
 
 def positive(name: str, default: float, doc: str = "") -> Param:
@@ -179,11 +214,13 @@ class LossSpec:
         for k, p in self.params.items():
             out[k] = p.validate(given[k], self.name) if k in given else p.default
         for k, v in given.items():
-            if k not in self.params:  # accepts_any_params: keep numbers numbers
-                try:
-                    v = float(v)
-                except (TypeError, ValueError):
-                    pass
+            if k not in self.params:  # accepts_any_params: text read as a Python literal, numbers stay numbers
+                v = parse_untyped(v)
+                if isinstance(v, str):
+                    try:
+                        v = float(v)  # 'inf', 'nan' (refused below)
+                    except ValueError:
+                        pass
                 if isinstance(v, float) and not math.isfinite(v):
                     raise ArgumentError(f"{k} (loss {self.name}): expected a finite number, got {v!r}")
                 out[k] = v
@@ -218,6 +255,8 @@ class LossSpec:
         else:
             def f(x: Tensor) -> Tensor:
                 return self._batched_call((x,), p)
+        if self.user_code:  # errors while differentiating it are errors in user code (sphere.value_and_egrad)
+            f.hemtools_user_code = self.name
         return f
 
     def split(self, x: Tensor, M: int) -> tuple[Tensor, ...]:
@@ -244,32 +283,46 @@ def _call_user_loss(spec: LossSpec, tensors: Sequence[Tensor], p: dict) -> Tenso
     """Evaluate a user loss on a batch (looping over the batch for the unbatched form) and check what it
     returns.  Exceptions raised inside it become :class:`UserCodeError` (exit 4, with its traceback); a
     result that breaks the contract (not a tensor, wrong shape, not differentiable, lower precision)
-    becomes a :class:`LossContractError` naming the loss and what was expected (exit 4, one line)."""
+    becomes a :class:`LossContractError` naming the loss and what was expected (exit 4, one line).
+
+    The loss gets copies (``clone``, which keeps the graph): a loss that normalises its input in place
+    (``U.div_(...)``) must neither fail on a view of the solver's leaf nor change the solver's points."""
     B = tensors[0].shape[0]
     if spec.batched:
-        try:
-            out = spec.fn(*tensors, **p)
-        except Exception as exc:  # anything raised by user code is reported with its traceback
-            raise UserCodeError(spec.name, exc) from exc
+        args = tuple(t.clone() for t in tensors)
+        out = call_user(spec.name, spec.fn, *args, **p)
         out = _check_user_result(spec, out, tensors, expected=(B,), what=f"a tensor of shape ({B},), one value "
-                                 "per configuration of the (B, M, d) batch (declared batched)")
+                                 "per configuration of the (B, M, d) batch (declared batched)", p=p)
         return out.reshape(B)
     outs = []
     for b in range(B):
-        args = tuple(t[b] for t in tensors)
-        try:
-            val = spec.fn(*args, **p)
-        except Exception as exc:
-            raise UserCodeError(spec.name, exc) from exc
-        val = _check_user_result(spec, val, args, expected=(), what="a scalar tensor (one value for the (M, d) "
-                                 "configuration; declare a batched form with @hemtools.losses.batched)")
+        args = tuple(t[b].clone() for t in tensors)
+        val = call_user(spec.name, spec.fn, *args, **p)
+        val = _check_user_result(spec, val, tuple(t[b] for t in tensors), expected=(), what="a scalar tensor (one "
+                                 "value for the (M, d) configuration; declare a batched form with "
+                                 "@hemtools.losses.batched)", p=p)
         outs.append(val.reshape(()))
     return torch.stack(outs)
 
 
-def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expected: tuple, what: str) -> Tensor:
+def call_user(where: str, fn: Callable, *args, **kwargs):
+    """Call user code: whatever it raises becomes a :class:`UserCodeError` with its traceback (exit 4),
+    ``sys.exit`` included (user code must not choose hemtools' exit code: ``sys.exit(0)`` would read as
+    "confirmed").  KeyboardInterrupt passes through: it is Ctrl-C (exit 130), not an error of the loss."""
+    try:
+        return fn(*args, **kwargs)
+    except (Exception, SystemExit) as exc:
+        raise UserCodeError(where, exc) from exc
+
+
+def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expected: tuple, what: str,
+                       p: dict | None = None) -> Tensor:
     """The contract of a user loss: a floating tensor of the expected number of values, in the inputs'
-    dtype, differentiable whenever the inputs require gradients (the solver and the Hessian need it)."""
+    dtype, differentiable whenever the inputs require gradients (the solver and the Hessian need it).
+
+    A value without a graph is accepted when the loss is constant (the same value at a displaced input):
+    its gradient is zero, not missing.  A value that changes with the input but carries no graph was
+    detached: that breaks the contract."""
     if not isinstance(val, torch.Tensor):
         raise LossContractError(spec.name, f"returned {type(val).__name__}, expected {what}; build the value from "
                                 "U and V with torch operations (not .item(), floats or numpy)")
@@ -283,9 +336,22 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
                                 f"{str(inputs[0].dtype).replace('torch.', '')} inputs; verification runs in float64: "
                                 "do not create tensors with a fixed dtype inside the loss")
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs) and not val.requires_grad:
+        if p is not None and _is_constant(spec, val, inputs, p):
+            return val + sum((t * 0).sum(dim=tuple(range(-2, 0))) for t in inputs).reshape(val.shape)
         raise LossContractError(spec.name, "returned a tensor with gradients disabled (detached, computed under "
                                 "torch.no_grad(), or rebuilt from numbers); expected a value differentiable in U and V")
     return val
+
+
+def _is_constant(spec: LossSpec, val: Tensor, inputs: Sequence[Tensor], p: dict) -> bool:
+    """Does the loss return the same value at a displaced input (a constant loss, not a detached one)?"""
+    gen = torch.Generator(device=inputs[0].device).manual_seed(7)
+    with torch.no_grad():
+        moved = tuple(torch.nn.functional.normalize(t.detach() + 0.3 * torch.randn(t.shape, generator=gen, dtype=t.dtype,
+                                                                                   device=t.device), dim=-1)
+                      for t in inputs)
+        other = call_user(spec.name, spec.fn, *moved, **p)
+    return isinstance(other, torch.Tensor) and other.shape == val.shape and bool(torch.equal(other.to(val.dtype), val.detach()))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -344,7 +410,7 @@ def _load_entry_points() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise UserCodeError(f"entry point {ep.name} = {ep.value}", exc) from exc
         if callable(obj) and not inspect.ismodule(obj) and ep.name not in _REGISTRY:
             _REGISTRY[ep.name] = _spec_from_user_callable(ep.name, obj, source=f"entry point {ep.value}")
@@ -389,6 +455,11 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
 
 
 def _load_user_loss(ref: str) -> LossSpec:
+    """Import user code the way Python would run it: ``path/file.py:fn`` like ``python path/file.py`` (the
+    file's folder first on sys.path, so sibling imports such as ``from utils import ...`` work, also inside
+    the function when it is called), ``module:fn`` like ``python -m`` (the current directory is searched,
+    also when hemtools runs as a console script).  A module or file that does not exist is a usage error
+    (exit 2); code that fails while importing is an error in user code (exit 4, with its traceback)."""
     target, _, fname = ref.rpartition(":")
     if not target or not fname:
         raise ArgumentError(f"loss: expected module:function or path/to/file.py:function, got {ref!r}")
@@ -396,6 +467,9 @@ def _load_user_loss(ref: str) -> LossSpec:
         path = Path(target)
         if not path.is_file():
             raise ArgumentError(f"loss: file {target!r} does not exist")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         modname = f"hemtools_user_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(modname, path)
         if spec is None or spec.loader is None:
@@ -404,16 +478,20 @@ def _load_user_loss(ref: str) -> LossSpec:
         sys.modules[modname] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            sys.modules.pop(modname, None)
             raise UserCodeError(f"while importing {target}", exc) from exc
     else:
+        cwd = os.getcwd()
+        if "" not in sys.path and cwd not in sys.path:
+            sys.path.insert(0, cwd)
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
             if exc.name and target.startswith(exc.name):
                 raise ArgumentError(f"loss: module {target!r} not found (is it on PYTHONPATH?)") from None
             raise UserCodeError(f"while importing {target}", exc) from exc
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise UserCodeError(f"while importing {target}", exc) from exc
     fn = getattr(module, fname, None)
     if fn is None:
@@ -450,10 +528,12 @@ def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
                 any_params = True
             elif p.kind == p.KEYWORD_ONLY and p.default is p.empty:
                 required.append(p.name)
-                params[p.name] = Param(p.name, None, kind="any")
+                params[p.name] = Param(p.name, None, kind="bool" if p.annotation in (bool, "bool") else "any")
             elif p.default is not p.empty and p.kind != p.POSITIONAL_ONLY:
                 default = p.default
-                if isinstance(default, bool) or not isinstance(default, (int, float)):
+                if isinstance(default, bool) or p.annotation in (bool, "bool"):
+                    kind = "bool"
+                elif not isinstance(default, (int, float)):
                     kind = "any"
                 else:
                     # `tau=1` is a number, not a promise of integers: int only when annotated so
