@@ -130,7 +130,7 @@ def test_pml_cli(capsys):
     pytest.importorskip("pytorch_metric_learning")
     code, out, _ = run(capsys, "--loss", "pml:NTXentLoss", "--reference", "nt_xent", "--M", "4", "--d", "3",
                        "--trials", "1", "--tau", "0.2")
-    assert code == 0 and "verdict    MATCH" in out and "pml:NTXentLoss  (tau=0.2)" in out
+    assert code == 0 and "verdict    MATCH" in out and "pml:NTXentLoss  (tau=0.2, pairing=batch)" in out
 
 
 def test_non_finite_values(capsys, tmp_path):

@@ -286,5 +286,6 @@ NOT_INSTANCES = {
     "kcl": "its alignment and uniformity terms depend on d_i² and d_ij² separately, not on d_i² − d_ij²",
     "kcl_sym": "as kcl (and anchors in both views)",
     "nt_xent": "anchors in both views: a sum of two α-CL forms (U-anchored and V-anchored), not one",
+    "dcl_sym": "anchors in both views: ½ (dcl(U, V) + dcl(V, U)), a sum of two α-CL forms, not one",
     "dhel_sym": "anchors in both views: log Σ_j e^{u_i·u_j/τ} + log Σ_j e^{v_i·v_j/τ} is not φ of one sum",
 }
