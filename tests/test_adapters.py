@@ -13,7 +13,6 @@ import torch
 from hemtools import sphere
 from hemtools.cli import main
 from hemtools.compare import compare
-from hemtools.errors import ArgumentError
 from hemtools.losses import get_loss
 
 pml = pytest.importorskip("pytorch_metric_learning.losses")
@@ -211,7 +210,7 @@ def test_adapters_live_in_losses_and_do_not_import_the_registry():
     import ast
     from pathlib import Path
 
-    import hemtools.losses.adapters as adapters
+    from hemtools.losses import adapters
 
     tree = ast.parse(Path(adapters.__file__).read_text())
     imported = set()
@@ -220,7 +219,7 @@ def test_adapters_live_in_losses_and_do_not_import_the_registry():
             imported.add("." * node.level + (node.module or ""))
         elif isinstance(node, ast.Import):
             imported.update(a.name for a in node.names)
-    local = {m for m in imported if m.startswith(".") or m.startswith("hemtools")}
+    local = {m for m in imported if m.startswith((".", "hemtools"))}
     assert local == {"..errors"}, local
     registry_src = Path(adapters.__file__).with_name("registry.py").read_text()
     top_level = [ln for ln in registry_src.splitlines() if ln.startswith(("import ", "from ")) and "adapters" in ln]

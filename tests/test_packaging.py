@@ -1,9 +1,9 @@
 """Packaging: the torch range in pyproject.toml is open above; the README's fresh-venv command pins a version in it."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 

@@ -47,11 +47,11 @@ PAIRINGS = ("batch", "cross")
 
 #: what `hemtools losses` lists: library prefix -> (what is adapted, how to get the library)
 LIBRARIES = {
-    "pml": ("pml:CLASS — pytorch-metric-learning losses taking (embeddings, labels, ref_emb, ref_labels), "
-            "e.g. pml:NTXentLoss (= nt_xent), pml:SupConLoss, pml:ContrastiveLoss; --param pairing=batch|cross",
+    "pml": (("pml:CLASS — pytorch-metric-learning losses taking (embeddings, labels, ref_emb, ref_labels), "
+             "e.g. pml:NTXentLoss (= nt_xent), pml:SupConLoss, pml:ContrastiveLoss; --param pairing=batch|cross"),
             "pip install 'hemtools[pml]'"),
-    "lightly": ("lightly:CLASS — lightly.loss losses called as loss(U, V), e.g. lightly:NTXentLoss (= nt_xent), "
-                "lightly:DCLLoss (= dcl_sym)", "pip install lightly (with a torchvision built for your torch)"),
+    "lightly": (("lightly:CLASS — lightly.loss losses called as loss(U, V), e.g. lightly:NTXentLoss (= nt_xent), "
+                 "lightly:DCLLoss (= dcl_sym)"), "pip install lightly (with a torchvision built for your torch)"),
 }
 
 #: losses that claim the aligned simplex (InfoNCE-type); the others make no claim (minimiser None)
