@@ -455,6 +455,9 @@ def diagnose(a: LossSpec, b: LossSpec, pa: dict, pb: dict, given: dict, given_re
     offsets = [c.value_loss - c.value_reference for c in vbad]
     if not vbad:
         out.append("values agree everywhere; only the gradients differ (a detached term, a custom backward?)")
+    elif ratios and len(ratios) == len(vbad) and max(abs(r - 1.0) for r in ratios) <= 1e-4:
+        out.append(f"values agree to {max(abs(r - 1.0) for r in ratios):.1e} relative where they differ: small "
+                   "differences (lower precision, or a tiny extra term), not a convention")
     elif ratios and _constant(ratios):
         out.append(f"loss / reference = {ratios[0]:.3f} at all {len(ratios)} configurations whose values differ: a "
                    "constant factor is a convention (both directions summed instead of averaged, a 1/M, a τ in "
