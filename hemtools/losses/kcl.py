@@ -2,10 +2,10 @@
 
     kcl(U, V) = −(1/M) Σ_i K_A(u_i, v_i) + γ/(M(M−1)) Σ_{i≠j} K_U(u_i, u_j)
 
-Kernels are functions of the squared distance r² = ‖x−y‖² (SPEC §3).  The alignment term takes r² from
-the difference u_i − v_i, exact down to r = 0 (2 − 2 u·v would leave ~1e-16 at u = v, hence r ~ 1e-8 and an
-error of ~1e-8 in r^{|s|} there); the uniformity term takes it from inner products, 2 − 2 u_i·u_j, which is
-accurate away from coinciding points.  The Gaussian, IMQ and log kernels are smooth everywhere.
+Kernels are functions of the squared distance r² = ‖x−y‖² = 2 − 2 x·y, computed from inner products so
+that the Gaussian, IMQ and log kernels are smooth everywhere (SPEC §3).  The Riesz alignment term r^{|s|}
+takes r from the difference u_i − v_i instead, exact down to r = 0 (2 − 2 u·v leaves ~1e-16 at u = v, hence
+r ~ 1e-8 and an error of ~1e-8 in r^{|s|} there).
 
 The Riesz alignment term r^{|s|} at u = v (the claimed minimiser), by exponent:
   |s| <= 1      not differentiable (a kink, a cusp below 1): the gradient there is NaN, no number would be
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ArgumentError
-from ._common import gram, off_diagonal
+from ._common import diagonal, gram, off_diagonal
 from .registry import Param, positive, register_loss
 
 Tensor = torch.Tensor
@@ -104,11 +104,10 @@ def _advice(p: dict) -> list[str]:
 
 def _kcl_terms(U: Tensor, V: Tensor, t: float, gamma: float, kernel: str, s: float) -> tuple[Tensor, Tensor]:
     M = U.shape[-2]
-    diff = U - V
-    if kernel == "riesz":
-        align = -riesz_alignment(diff, s).mean(-1)
-    else:
-        align = alignment_kernel((diff * diff).sum(-1), kernel, t, s).mean(-1)
+    if kernel == "riesz":  # r^{|s|} is not smooth at r = 0: r from u − v, exact there
+        align = -riesz_alignment(U - V, s).mean(-1)
+    else:  # smooth kernels of r² = 2 − 2 u·v (a polynomial of the inner products)
+        align = alignment_kernel(2.0 - 2.0 * diagonal(U, V), kernel, t, s).mean(-1)
     # the diagonal of r² is set to 1 before the kernel so that no r = 0 singularity is evaluated there
     r2 = off_diagonal(2.0 - 2.0 * gram(U, U), 1.0)
     ku = off_diagonal(uniformity_kernel(r2, kernel, t, s), 0.0)
