@@ -55,6 +55,10 @@ def dcl(U, V, tau):
     return tot / M
 
 
+def dcl_sym(U, V, tau):
+    return (dcl(U, V, tau) + dcl(V, U, tau)) / 2
+
+
 def dhel(U, V, tau):
     U, V = _rows(U), _rows(V)
     M = len(U)

@@ -221,3 +221,73 @@ def test_proof_script_c6_passes():
                        env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert p.stdout.splitlines()[-1].startswith("PASS")
+
+
+# ------------------------------------------------------------------------------- issue 11 item 17
+
+
+@pytest.mark.parametrize("p,q,eps", [(2.0, 2.0, 0.05), (4.0, 0.5, 0.01), (1.0, 3.0, 0.1)])
+def test_inverse_weights_with_an_exponent_against_loop(p, q, eps):
+    """inverse (= the authors' poly) α = (ε + d^p)^(−q): exponents q ≠ 1 are expressible."""
+    U, V = _pts(21, 4, 3)
+    for kind in ("inverse", "poly"):
+        a = A.alpha_direct(U, V, kind, p=p, eps=eps, q=q, c1=1.0, c2=1.0)
+        bank = torch.cat([V, U])
+        for i in range(4):
+            for j in range(8):
+                dist = math.sqrt(sum((float(U[i, k]) - float(bank[j, k])) ** 2 for k in range(3)))
+                want = 0.0 if j % 4 == i else (eps + dist ** p) ** (-q)
+                assert float(a[i, j]) == pytest.approx(want, rel=1e-12, abs=0)
+
+
+def test_quadratic_is_the_quadratic_loss_weights():
+    """quadratic (the authors' name) = uniform = the α of Tian's quadratic loss φ(x) = ψ(x) = x."""
+    U, V = _pts(22, 5, 3)
+    quad = A.alpha_direct(U, V, "quadratic", c1=1.0, c2=1.0)
+    assert torch.equal(quad, A.alpha_direct(U, V, "uniform", c1=1.0, c2=1.0))
+    from_loss = A.alpha_weights(U, V, phi="x", psi="x", c1=1.0, c2=1.0)
+    assert torch.allclose(quad, from_loss, rtol=0, atol=1e-15)
+
+
+def _tian_loop(U, V, alpha_type, e, tau_t, eps_t, q):
+    """The authors' construction, written from their parameters: r = 1 − u·w on unit vectors (cross view)."""
+    M = len(U)
+    out = torch.zeros(M, M, dtype=torch.float64)
+    for i in range(M):
+        for j in range(M):
+            if i == j:
+                continue
+            r = 1.0 - sum(float(U[i, k]) * float(V[j, k]) for k in range(U.shape[1]))
+            r = max(r, 0.0)
+            out[i, j] = {"exp": math.exp(-(r ** e) / tau_t), "poly": (eps_t + r ** e) ** (-q),
+                         "quadratic": 1.0}[alpha_type]
+    return out
+
+
+@pytest.mark.parametrize("alpha_type", ["exp", "poly", "quadratic"])
+@pytest.mark.parametrize("e,tau_t,eps_t,q", [(1.0, 0.5, 0.01, 1.0), (2.0, 0.2, 1e-3, 1.0),
+                                             (0.5, 1.0, 0.1, 2.0)])
+def test_tian_parameters_map_to_alpha_direct(alpha_type, e, tau_t, eps_t, q):
+    """tian_alpha (base r = 1 − s, exponent e, τ_T, ε_T) equals the authors' formula computed in a loop."""
+    U, V = _pts(23, 5, 4)
+    got = A.tian_alpha(U, V, alpha_type, alpha_exponent=e, temperature=tau_t, alpha_eps=eps_t, inverse_exponent=q)
+    want = _tian_loop(U, V, alpha_type, e, tau_t, eps_t, q)
+    assert torch.allclose(got[:, :5], want, rtol=1e-12, atol=1e-300)
+    assert float(got[:, 5:].abs().max()) == 0.0  # c2 = 0: no same-view weights
+
+
+def test_tau_mapping_is_two_to_the_half_p_by_sympy():
+    """exp(−r^e/τ_T) with r = d²/2 is exp(−d^p/τ) with p = 2e and τ = 2^{p/2} τ_T (sympy, d, e, τ_T > 0)."""
+    import sympy as sp
+
+    d, e, tau_t = sp.symbols("d e tau_T", positive=True)
+    p = 2 * e
+    lhs = ((d ** 2 / 2) ** e) / tau_t
+    rhs = d ** p / (2 ** (p / 2) * tau_t)
+    assert sp.simplify(sp.powsimp(sp.expand_power_base(lhs - rhs, force=True), force=True)) == 0
+    # and InfoNCE: ψ = exp(x/τ_T) on r_i − r_ij = (d_i² − d_ij²)/2 is alphacl's exp(x/τ) at τ = 2 τ_T
+    U, V = _pts(24, 4, 3)
+    tau_t_val = 0.3
+    tian = sum(math.log(1 + sum(math.exp(((1 - float(U[i] @ V[i])) - (1 - float(U[i] @ V[j]))) / tau_t_val)
+                                for j in range(4) if j != i)) for i in range(4))
+    assert float(get_loss("alphacl")(U, V, tau=2 * tau_t_val)) == pytest.approx(tian, rel=1e-13)

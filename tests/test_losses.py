@@ -10,7 +10,7 @@ import reference_losses as ref
 from hemtools import sphere
 from hemtools.losses import get_loss, names
 
-PAIR_LOSSES = ["infonce", "simclr", "nt_xent", "dcl", "dhel", "dhel_sym", "kcl", "kcl_sym"]
+PAIR_LOSSES = ["infonce", "simclr", "nt_xent", "dcl", "dcl_sym", "dhel", "dhel_sym", "kcl", "kcl_sym"]
 KCL_KERNELS = [dict(kernel="gaussian", t=2.0), dict(kernel="imq", t=1.5), dict(kernel="log", t=3.0),
                dict(kernel="riesz", s=-1.0), dict(kernel="riesz", s=-2.0), dict(kernel="riesz", s=-3.0),
                dict(kernel="gaussian_riesz", s=1.0), dict(kernel="gaussian_riesz", s=-1.0)]
@@ -88,7 +88,7 @@ def test_small_temperature_stays_finite_and_accurate(name):
 
 
 def test_all_spec_losses_registered():
-    for n in ["infonce", "simclr", "nt_xent", "dcl", "dhel", "kcl", "dhel_sym", "kcl_sym",
+    for n in ["infonce", "simclr", "nt_xent", "dcl", "dcl_sym", "dhel", "kcl", "dhel_sym", "kcl_sym",
               "riesz_energy", "log_energy", "gaussian_energy"]:
         assert n in names()
     assert get_loss("kcl").kind == "pairs" and get_loss("riesz_energy").kind == "points"

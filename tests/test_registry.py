@@ -197,8 +197,8 @@ def test_wrong_signature_is_a_usage_error(capsys, user_file, fn, fragment):
     ("no_such_module_hemtools_xyz:f", "module 'no_such_module_hemtools_xyz' not found"),
     ("missing_dir/losses.py:f", "file 'missing_dir/losses.py' does not exist"),
     ("{file}:no_such_function", "has no function 'no_such_function'"),
-    ("pml:NoSuchLoss", "unknown external loss 'pml:NoSuchLoss'; available: pml:NTXentLoss"),
-    ("lightly:DCLLoss", "lightly:DCLLoss is not available"),
+    ("pml:NoSuchLoss", "unknown pytorch-metric-learning loss 'NoSuchLoss'; available: AngularLoss"),
+    ("pml:ArcFaceLoss", "pml:ArcFaceLoss needs constructor arguments (num_classes, embedding_size)"),
 ])
 def test_import_path_that_fails_is_a_usage_error(capsys, user_file, ref, fragment):
     code = main(["verify", "--loss", ref.format(file=user_file), "--M", "3", "--d", "3"])

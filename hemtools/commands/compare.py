@@ -16,7 +16,10 @@ Evaluate an implementation and a reference loss on the same configurations: rand
 correlated views), near the optimum and at the optimum, for every M and d given.  Compare the values and
 the Riemannian gradients; print the largest discrepancies with the inputs that produced them.
 
-tolerance:  |a − b| <= max(rtol · max(|a|, |b|), atol, 10 · measured round-off of both at that point)
+tolerance:  |a − b| <= max(rtol · max(|a|, |b|), atol, 10 · measured round-off of both at that point);
+            gradients are not compared where the reference has no derivative (measured), values are.
+On a mismatch it prints a diagnosis: the ratio of the values (a constant ratio is a convention), the other
+registered losses the implementation matches, and single precision with the --rtol that fits.
 exit codes: 0 match, 1 mismatch, 2 usage error, 3 inconclusive (both non-finite), 4 error in user code
 
 LOSS and REFERENCE are registered names, module:function, path/to/file.py:function, or an external
@@ -65,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
         kw["rtol"] = args.rtol
     if args.atol is not None:
         kw["atol"] = args.atol
+    def progress(line: str) -> None:  # the reference may have to be solved: minutes, said on stderr
+        print(line, file=sys.stderr, flush=True)
+
     report = core.compare(args.loss, args.reference, Ms, ds, trials=args.trials, params=params, params_loss=pl,
-                          params_reference=pr, seed=args.seed, **kw)
+                          params_reference=pr, seed=args.seed, progress=progress, **kw)
     if args.json:
         print_json(report.to_dict(top=args.top))
     else:
@@ -93,12 +99,17 @@ def render(r, top: int = 3) -> str:
         f"reference  {r.reference}" + (f"  ({_params(r.params_reference)})" if r.params_reference else ""),
         f"grid       M in {r.Ms}, d in {r.ds}, {r.trials} trials, seed {r.seed}; rtol {r.rtol:g}, atol {r.atol:g}",
         f"verdict    {r.verdict.upper()}: {r.reason}",
+    ]
+    lines += [f"diagnosis  {d}" if i == 0 else f"           {d}" for i, d in enumerate(r.diagnostics)]
+    lines += [
         "",
         f"  {'configurations':<14} {'cases':>5} {'mismatch':>8}  {'max |Δvalue|':>12}  {'max ‖Δgrad‖':>12}  {'worst Δ/tol':>11}",
     ]
     for where, s in r.by_where().items():
         lines.append(f"  {where:<14} {s['cases']:>5} {s['mismatches']:>8}  {_fmt(s['max_value_diff']):>12}  "
-                     f"{_fmt(s['max_grad_diff']):>12}  {_fmt(s['max_severity']):>11}")
+                     f"{_fmt(s['max_grad_diff']):>12}  {_fmt(s['max_severity']):>11}"
+                     + (f"  ({s['not_comparable']} without a derivative of the reference)" if s["not_comparable"]
+                        else ""))
     worst = r.worst(top)
     if worst:
         lines += ["", "largest discrepancies (Δ/tol > 1 is a mismatch):"]
@@ -108,7 +119,8 @@ def render(r, top: int = 3) -> str:
             lines.append(f"     value     {c.value_loss:.17g} (loss)  {c.value_reference:.17g} (reference)  "
                          f"|Δ| {_fmt(c.value_diff)} vs tol {_fmt(c.value_tol)}")
             lines.append(f"     gradient  ‖g‖ {_fmt(c.grad_loss)} (loss)  {_fmt(c.grad_reference)} (reference)  "
-                         f"‖Δ‖ {_fmt(c.grad_diff)} vs tol {_fmt(c.grad_tol)}")
+                         f"‖Δ‖ {_fmt(c.grad_diff)} vs tol {_fmt(c.grad_tol)}"
+                         + ("" if c.grad_comparable else "  (not compared: the reference has no derivative here)"))
             if k == 1 and c.mismatch:
                 x = c.points.tolist()
                 if c.M * c.d <= 64:

@@ -25,12 +25,10 @@ def run(args: argparse.Namespace) -> int:
     for name, spec in sorted(reg.items(), key=lambda kv: (kv[1].kind, kv[1].family, kv[0])):
         params = ", ".join(f"{p.name}={p.default}" for p in spec.params.values())
         print(f"{name:<16} {spec.kind:<6} {params:<44} {spec.doc}")
-    from hemtools.adapters import ADAPTERS, NOT_ADAPTED
+    from hemtools.losses.adapters import LIBRARIES
 
     print("\nexternal losses (their library is imported only when named):")
-    for name in ADAPTERS:
-        print(f"  {name:<20} available when its library is installed (see README, 'Comparing')")
-    for name, why in NOT_ADAPTED.items():
-        print(f"  {name:<20} not available: {why}")
+    for what, install in LIBRARIES.values():
+        print(f"  {what}\n      ({install})")
     print("\nand any module:function or path/to/file.py:function (see README, 'Adding your loss')")
     return 0

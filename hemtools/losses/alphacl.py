@@ -23,12 +23,16 @@ linear network f = W x, C_α[W X] = W C_α[X] Wᵀ and E_α(W) = ½ tr(W C_α[X]
 PCA of C_α[X] (Tian §4).
 
 The α constructions of Tian §5 ("α-CL-direct": α is chosen directly instead of through φ, ψ) are in
-:func:`alpha_direct`.  The functions below take arbitrary vectors (…, M, n) — not only unit ones — so that
+:func:`alpha_direct` (on the distance d) and :func:`tian_alpha` (the authors' parameters).
+
+τ mapping.  Tian's base is r = 1 − s = d²/2, not d: a weight or ψ written with r^e/τ_T (exponent p = 2e on d)
+is the one here with τ = 2^{p/2} τ_T.  For ψ = exp(x/τ) on d_i² − d_ij² (``alphacl``, p = 2) that is τ = 2 τ_T:
+``alphacl`` at τ = 1 is Tian's InfoNCE at τ_T = 0.5.  The functions below take arbitrary vectors (…, M, n) — not only unit ones — so that
 they serve the linear-network analysis as well; the registered loss ``alphacl`` evaluates them on the
 sphere.
 
 Public functions: :func:`squared_distances`, :func:`distance_differences`, :func:`alphacl_loss`,
-:func:`alpha_weights`, :func:`alpha_energy`, :func:`contrastive_covariance`, :func:`alpha_direct`,
+:func:`alpha_weights`, :func:`alpha_energy`, :func:`contrastive_covariance`, :func:`alpha_direct`, :func:`tian_alpha`,
 :func:`instance`.  Weights are (…, M, 2M) tensors: column j < M is the cross-view negative v_j, column M + j the
 same-view negative u_j; the diagonal entries (j = i) are zero.  A (…, M, M) tensor is accepted wherever
 weights are an input and means cross-view only.
@@ -204,28 +208,41 @@ def contrastive_covariance(U: Tensor, V: Tensor, alpha: Tensor) -> Tensor:
 
 #: the α constructions of Tian §5 (α-CL-direct)
 ALPHA_DIRECT = ("exp", "inverse", "uniform")
+#: the names the authors' code uses (luckmatters ``alpha_type``) for the same constructions
+ALPHA_DIRECT_ALIASES = {"poly": "inverse", "quadratic": "uniform"}
+
+
+def _positive_number(name: str, v, allow_zero: bool = False) -> float:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    if not ok:
+        raise ArgumentError(f"{name}: expected a finite number {'>= 0' if allow_zero else '> 0'}, got {v!r}")
+    return float(v)
 
 
 def alpha_direct(U: Tensor, V: Tensor, kind: str = "exp", p: float = 2.0, tau: float = 1.0, eps: float = 1e-2,
-                 c1: float = 1.0, c2: float = 0.0) -> Tensor:
+                 c1: float = 1.0, c2: float = 0.0, q: float = 1.0) -> Tensor:
     """Directly constructed pairwise importance (…, M, 2M), detached (Tian 2022 §5, "α-CL-direct"):
 
-        exp       α_ij = exp(−d_ij^p / τ)           (authors' code: alpha_type=exp, exponent p/2 on d²)
-        inverse   α_ij = 1 / (ε + d_ij^p)           (authors' code: alpha_type=poly; ε keeps it finite at d = 0)
-        uniform   α_ij = 1                          (E_α is then a quadratic form: the "quadratic" loss)
+        exp                 α_ij = exp(−d_ij^p / τ)
+        inverse (= poly)    α_ij = (ε + d_ij^p)^(−q)        (q = 1: 1/(ε + d^p); ε keeps it finite at d = 0)
+        uniform (= quadratic) α_ij = 1                      (Tian's quadratic loss φ(x) = ψ(x) = x: E_α is then a
+                                                             quadratic form; p, τ, ε, q play no part)
 
-    d_ij = ‖u_i − w_j‖ over the negatives (c1: v_j, c2: u_j).  Unconfirmed details (see the report of issue #5):
-    whether the paper normalises α per anchor, and the exact ε it uses; both are left to the caller (eps,
-    and normalisation by ``alpha / alpha.sum(-1, keepdim=True)``).
+    d_ij = ‖u_i − w_j‖ over the negatives (c1: v_j, c2: u_j).  ``poly`` and ``quadratic`` are the names of the
+    authors' code (``alpha_type``).  Their code measures distances by r = 1 − s = d²/2 instead of d, with an
+    exponent e on r: r^e = d^p / 2^{p/2} for p = 2e, so its temperature τ_T is τ = 2^{p/2} τ_T here (and its ε_T is
+    ε = 2^{p/2} ε_T, up to the constant factor 2^{pq/2} of the inverse weights); :func:`tian_alpha` takes the
+    authors' parameters and does this mapping.  Unconfirmed details (see the report of issue #5): whether the
+    paper normalises α per anchor; left to the caller (``alpha / alpha.sum(-1, keepdim=True)``).
     """
+    kind = ALPHA_DIRECT_ALIASES.get(kind, kind)
     if kind not in ALPHA_DIRECT:
-        raise ArgumentError(f"kind: expected one of {', '.join(ALPHA_DIRECT)}, got {kind!r}")
-    if not (isinstance(p, (int, float)) and p > 0 and math.isfinite(p)):
-        raise ArgumentError(f"p: expected a finite number > 0, got {p!r}")
-    if not tau > 0:
-        raise ArgumentError(f"tau: expected a number > 0, got {tau!r}")
-    if not eps > 0:
-        raise ArgumentError(f"eps: expected a number > 0, got {eps!r}")
+        names = ", ".join(ALPHA_DIRECT + tuple(ALPHA_DIRECT_ALIASES))
+        raise ArgumentError(f"kind: expected one of {names}, got {kind!r}")
+    p = _positive_number("p", p)
+    tau = _positive_number("tau", tau)
+    q = _positive_number("q", q)
+    eps = _positive_number("eps", eps, allow_zero=kind != "inverse")
     U, V = U.detach(), V.detach()
     M = U.shape[-2]
     d2 = squared_distances(U, torch.cat([V, U], dim=-2)).clamp_min(0.0)
@@ -233,10 +250,34 @@ def alpha_direct(U: Tensor, V: Tensor, kind: str = "exp", p: float = 2.0, tau: f
     if kind == "exp":
         a = torch.exp(-dp / tau)
     elif kind == "inverse":
-        a = 1.0 / (eps + dp)
+        a = (eps + dp).pow(-q) if q != 1.0 else 1.0 / (eps + dp)
     else:
         a = torch.ones_like(dp)
     return a * negative_mask(M, c1, c2, device=U.device).to(U.dtype)
+
+
+def tian_alpha(U: Tensor, V: Tensor, alpha_type: str = "exp", alpha_exponent: float = 1.0, temperature: float = 1.0,
+               alpha_eps: float = 1e-2, inverse_exponent: float = 1.0, c1: float = 1.0, c2: float = 0.0) -> Tensor:
+    """α-CL-direct weights in the authors' parameters (luckmatters ``loss_type=dual2``): base r_ij = 1 − s_ij =
+    d_ij²/2 for unit vectors, exponent e = ``alpha_exponent`` (the paper's p = 2e):
+
+        exp        α_ij = exp(−r_ij^e / τ_T)          = alpha_direct("exp", p=2e, tau=2^e τ_T)
+        poly       α_ij = (ε_T + r_ij^e)^(−q)         = 2^{eq} · alpha_direct("inverse", p=2e, eps=2^e ε_T, q)
+        quadratic  α_ij = 1                           = alpha_direct("uniform")
+
+    r is taken as d²/2 (exact on the sphere; for other vectors it is the distance form, not 1 − u·v).
+    """
+    e = _positive_number("alpha_exponent", alpha_exponent)
+    tau_t = _positive_number("temperature", temperature)
+    q = _positive_number("inverse_exponent", inverse_exponent)
+    kind = ALPHA_DIRECT_ALIASES.get(alpha_type, alpha_type)
+    scale = 2.0 ** e
+    if kind == "exp":
+        return alpha_direct(U, V, "exp", p=2 * e, tau=scale * tau_t, c1=c1, c2=c2)
+    if kind == "inverse":
+        eps_t = _positive_number("alpha_eps", alpha_eps)
+        return scale ** q * alpha_direct(U, V, "inverse", p=2 * e, eps=scale * eps_t, q=q, c1=c1, c2=c2)
+    return alpha_direct(U, V, kind, p=2 * e, c1=c1, c2=c2)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -286,5 +327,6 @@ NOT_INSTANCES = {
     "kcl": "its alignment and uniformity terms depend on d_i² and d_ij² separately, not on d_i² − d_ij²",
     "kcl_sym": "as kcl (and anchors in both views)",
     "nt_xent": "anchors in both views: a sum of two α-CL forms (U-anchored and V-anchored), not one",
+    "dcl_sym": "anchors in both views: ½ (dcl(U, V) + dcl(V, U)), a sum of two α-CL forms, not one",
     "dhel_sym": "anchors in both views: log Σ_j e^{u_i·u_j/τ} + log Σ_j e^{v_i·v_j/τ} is not φ of one sum",
 }

@@ -1,4 +1,4 @@
-"""InfoNCE-type losses: InfoNCE, SimCLR (one direction), NT-Xent (both directions) and DCL.
+"""InfoNCE-type losses: InfoNCE, SimCLR (one direction), NT-Xent (both directions), DCL and DCL (both directions).
 
 Each is written in the φ/ψ form of SPEC §1, on logits *relative to the positive pair*,
 z_ij = (s_ij − u_i·v_i)/τ, never on exp(x/τ) itself:
@@ -59,9 +59,19 @@ def nt_xent(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     return 0.5 * (_simclr_one_way(U, V, tau) + _simclr_one_way(V, U, tau))
 
 
-@register_loss("dcl", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
-def dcl(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
-    """DCL: −(1/M) Σ_i log( e^{u_i·v_i/τ} / (Σ_{j≠i} e^{u_i·v_j/τ} + Σ_{j≠i} e^{u_i·u_j/τ}) )  (Yeh et al. 2022)."""
+def _dcl_one_way(U: Tensor, V: Tensor, tau: float) -> Tensor:
     pos = _positives(U, V)
     z = torch.cat([_relative_logits(gram(U, V), pos, tau), _relative_logits(gram(U, U), pos, tau)], dim=-1)
     return torch.logsumexp(z, -1).mean(-1)
+
+
+@register_loss("dcl", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+def dcl(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
+    """DCL: −(1/M) Σ_i log( e^{u_i·v_i/τ} / (Σ_{j≠i} e^{u_i·v_j/τ} + Σ_{j≠i} e^{u_i·u_j/τ}) )  (Yeh et al. 2022)."""
+    return _dcl_one_way(U, V, tau)
+
+
+@register_loss("dcl_sym", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+def dcl_sym(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
+    """Symmetric DCL: ½ (dcl(U, V) + dcl(V, U)), the 2M-anchor form of lightly's DCLLoss."""
+    return 0.5 * (_dcl_one_way(U, V, tau) + _dcl_one_way(V, U, tau))

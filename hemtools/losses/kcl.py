@@ -3,9 +3,15 @@
     kcl(U, V) = −(1/M) Σ_i K_A(u_i, v_i) + γ/(M(M−1)) Σ_{i≠j} K_U(u_i, u_j)
 
 Kernels are functions of the squared distance r² = ‖x−y‖² = 2 − 2 x·y, computed from inner products so
-that the Gaussian, IMQ and log kernels are smooth everywhere (SPEC §3).  The Riesz kernels depend on
-r^{|s|}: for |s| < 2 the alignment term −r^{|s|} is not differentiable at u = v, which is exactly the
-claimed minimiser; such runs cannot reach a small gradient and verify says so instead of confirming.
+that the Gaussian, IMQ and log kernels are smooth everywhere (SPEC §3).  The Riesz alignment term r^{|s|}
+takes r from the difference u_i − v_i instead, exact down to r = 0 (2 − 2 u·v leaves ~1e-16 at u = v, hence
+r ~ 1e-8 and an error of ~1e-8 in r^{|s|} there).
+
+The Riesz alignment term r^{|s|} at u = v (the claimed minimiser), by exponent:
+  |s| <= 1      not differentiable (a kink, a cusp below 1): the gradient there is NaN, no number would be
+                right; such runs cannot reach a small gradient and verify says so instead of confirming;
+  1 < |s| < 2   differentiable (gradient 0) but not twice: the gradient is 0, the Hessian NaN;
+  |s| = 2       r², smooth;   |s| > 2   twice differentiable with gradient and Hessian 0 there.
 """
 
 from __future__ import annotations
@@ -39,6 +45,23 @@ def uniformity_kernel(r2: Tensor, kernel: str, t: float, s: float) -> Tensor:
     raise ArgumentError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
 
 
+def riesz_alignment(diff: Tensor, s: float) -> Tensor:
+    """r^{|s|} with r = ‖diff‖ over the last axis, exact at r = 0, with the derivatives that exist there (see
+    the module docstring): NaN gradient for |s| <= 1, 0 gradient and NaN Hessian for 1 < |s| < 2, exact
+    gradient and Hessian (0) for |s| > 2."""
+    e = abs(s)
+    r2 = (diff * diff).sum(-1)
+    if e <= 1.0:
+        return r2.pow(e / 2)  # d/du at r = 0: (e/2) · 0^{e/2 − 1} · 0 = NaN: the derivative does not exist
+    if e < 2.0:
+        return torch.linalg.vector_norm(diff, dim=-1).pow(e)  # gradient 0 (it exists); Hessian NaN (it does not)
+    if e == 2.0:
+        return r2
+    positive = r2 > 0  # r^e = (r²)^{e/2} is C² at 0 with value, gradient and Hessian 0
+    safe = torch.where(positive, r2, torch.ones_like(r2))
+    return torch.where(positive, safe.pow(e / 2), torch.zeros_like(r2))
+
+
 def alignment_kernel(r2: Tensor, kernel: str, t: float, s: float) -> Tensor:
     """K_A as a function of r² (SPEC §1 table)."""
     if kernel in ("gaussian", "gaussian_riesz"):
@@ -70,15 +93,21 @@ def _advice(p: dict) -> list[str]:
     out = []
     if p["kernel"] in ("riesz", "gaussian_riesz") and p["s"] == -2:
         out.append("Riesz s = −2: the uniformity term only asks Σu = 0, so minimisers are not unique (SPEC §1).")
-    if p["kernel"] == "riesz" and -2 < p["s"] < 0:
+    if p["kernel"] == "riesz" and -1 <= p["s"] < 0:
         out.append(f"Riesz alignment −r^{abs(p['s']):g} is not differentiable at u = v (the claimed minimiser): "
                    "the gradient cannot vanish there.")
+    elif p["kernel"] == "riesz" and -2 < p["s"] < -1:
+        out.append(f"Riesz alignment −r^{abs(p['s']):g} is differentiable at u = v (the claimed minimiser) but not "
+                   "twice: the Hessian does not exist there.")
     return out
 
 
 def _kcl_terms(U: Tensor, V: Tensor, t: float, gamma: float, kernel: str, s: float) -> tuple[Tensor, Tensor]:
     M = U.shape[-2]
-    align = alignment_kernel(2.0 - 2.0 * diagonal(U, V), kernel, t, s).mean(-1)
+    if kernel == "riesz":  # r^{|s|} is not smooth at r = 0: r from u − v, exact there
+        align = -riesz_alignment(U - V, s).mean(-1)
+    else:  # smooth kernels of r² = 2 − 2 u·v (a polynomial of the inner products)
+        align = alignment_kernel(2.0 - 2.0 * diagonal(U, V), kernel, t, s).mean(-1)
     # the diagonal of r² is set to 1 before the kernel so that no r = 0 singularity is evaluated there
     r2 = off_diagonal(2.0 - 2.0 * gram(U, U), 1.0)
     ku = off_diagonal(uniformity_kernel(r2, kernel, t, s), 0.0)

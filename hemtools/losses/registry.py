@@ -7,7 +7,7 @@ Losses enter the registry three ways:
     point's name);
   * user code given as ``module:function`` or ``path/to/file.py:function`` (resolved by :func:`get_loss`),
     or as the function itself; ``pml:NAME`` / ``lightly:NAME`` name adapters of other libraries
-    (hemtools.adapters, imported only when asked for).
+    (hemtools.losses.adapters, imported only when asked for).
 
 A user loss is unbatched, ``f(U, V, **params) -> scalar`` on (M, d) tensors, looped over the batch, unless
 declared batched with :func:`batched`.  What it returns is checked (:func:`_check_user_result`): the
@@ -38,7 +38,7 @@ from ..errors import ArgumentError, UserCodeError
 Tensor = torch.Tensor
 
 ENTRY_POINT_GROUP = "hemtools.losses"
-# ``pml:NAME`` and ``lightly:NAME`` name adapters of external libraries (hemtools.adapters), not modules
+# ``pml:NAME`` and ``lightly:NAME`` name adapters of external libraries (hemtools.losses.adapters), not modules
 EXTERNAL_PREFIXES = ("pml", "lightly")
 
 
@@ -441,9 +441,9 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
     if ":" in name and not (len(name) > 1 and name[1] == ":" and "\\" in name):  # not a bare C:\ path
         prefix = name.split(":", 1)[0]
         if prefix in EXTERNAL_PREFIXES:  # adapters of other libraries, imported only when asked for
-            from ..adapters import external_loss
+            from . import adapters  # it imports no part of the registry: no cycle
 
-            return external_loss(name)
+            return _spec_from_external(adapters.external_loss(name))
         return _load_user_loss(name)
     reg = registered()
     if name in reg:
@@ -543,3 +543,11 @@ def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
     return LossSpec(name=name, fn=fn, params=params, kind="pairs", minimiser="aligned_simplex", family="user",
                     doc=doc[0] if doc else "", source=source, batched=bool(getattr(fn, BATCHED_ATTRIBUTE, False)),
                     accepts_any_params=any_params, user_code=True, required=tuple(required))
+
+
+def _spec_from_external(ext) -> LossSpec:
+    """A LossSpec for an adapter of another library (hemtools.losses.adapters.ExternalLoss): unbatched,
+    evaluated through the user-loss path (its results are checked like a user's)."""
+    return LossSpec(name=ext.name, fn=ext.fn, params={p["name"]: Param(**p) for p in ext.params}, kind="pairs",
+                    minimiser=ext.minimiser, family="external", doc=ext.doc, source=ext.source, check=ext.check,
+                    batched=False, user_code=True)
