@@ -79,7 +79,8 @@ def render(r) -> str:
         f"loss       {r.loss}  M={r.M}  d={r.d}" + (f"  ({params})" if params else ""),
         f"claim      {r.claim}",
         f"verdict    {r.verdict.upper()}: {r.reason}",
-        f"value      {r.value:.15g}   (best of {r.restarts} restarts)",
+        f"value      {r.value:.15g}   " + (f"(best of {r.restarts} restarts)" if getattr(r, "point", None) is None
+                                              else f"(a polished candidate, below all {r.restarts} restarts)"),
         f"reference  {r.reference['value']:.15g}   {r.reference['name']}",
         f"gradient   {r.grad_norm:.1e}",
         f"config     {r.configuration or 'not recognised'}",
@@ -95,6 +96,12 @@ def render(r) -> str:
     for key, section in r.extras.items():
         if isinstance(section, dict) and section.get("summary"):
             lines.append(f"  {key}: {section['summary']}")
+    ev = getattr(r, "evidence", None) or {}
+    if ev.get("summary"):
+        lines.append("")
+        lines.append(f"  evidence: {ev['search']}")
+        lines.append(f"            {ev['second_order']}")
+        lines.append(f"            {ev['global_optimality']}")
     for note in r.notes:
         lines.append(f"  note: {note}")
     lines.append("")
