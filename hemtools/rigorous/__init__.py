@@ -20,3 +20,11 @@ def flint_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def require_flint() -> None:
+    """ArgumentError (exit 2, one line) naming the install line when python-flint is missing."""
+    if not flint_available():
+        from ..errors import ArgumentError
+
+        raise ArgumentError(f"--rigorous needs python-flint, which is not installed: {INSTALL_LINE}")
