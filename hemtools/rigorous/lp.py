@@ -132,7 +132,7 @@ def hermite_coefficients(kernel: str, p: dict, d: int, alphas: list):
 
 
 def _taylor_lower(kernel, p, d, a, m, r, ops):
-    """A lower bound (arb) of g = f − h on [m − r, m + r] (m, r exact arbs)."""
+    """(A lower bound (arb) of g = f − h on [m − r, m + r], g(m) as a ball); m, r exact arbs."""
     from flint import arb
 
     K = len(a) - 1
@@ -148,38 +148,59 @@ def _taylor_lower(kernel, p, d, a, m, r, ops):
     low = g0 - abs(g1) * r
     if not g2lo >= 0:
         low = low + g2lo * r * r / 2
-    return arb(low.lower())
+    return arb(low.lower()), g0
 
 
 def prove_below(kernel, p, d, a, lo: float, hi: float, *, tolerance, min_width: float = 2.0 ** -40,
                 max_cells: int = 20000, start_cells: int = 64):
     """Prove f − h >= −v on [lo, hi]; returns (v as a float rounded up, number of cells) or (None, cells)
-    when the cell budget runs out (or an evaluation is not finite).  A cell whose lower bound is >= −tolerance
-    is accepted as it is (it contributes its deficit to v); others are bisected down to ``min_width``."""
+    when the cell budget runs out (or an evaluation is not finite).
+
+    Branch and bound, most negative cell first: ``known`` is a deficit certainly reached (max of −g at the
+    cell centres); a cell is accepted when its lower bound is within ``tolerance`` + 1e-6·known of it (or
+    when it is narrower than ``min_width``), otherwise bisected.  v = the worst lower bound of the accepted
+    cells, so the rule only decides the work: the result is an upper bound of the deficit whatever it is."""
+    import heapq
+
     from flint import arb
 
     ops = ArbOps
     width = (hi - lo) / start_cells
-    stack = [(arb(lo) + arb(width) * i, arb(width)) for i in range(start_cells)]  # (left end, width), exact
+    heap = []
+    known = arb(0)
     worst = arb(0)
     cells = 0
-    while stack:
-        left, w = stack.pop()
+    counter = 0
+
+    def push(left, w):
+        nonlocal cells, counter, known
         cells += 1
+        r = w / 2
+        low, gm = _taylor_lower(kernel, p, d, a, left + r, r, ops)
+        if not low.is_finite():
+            return False
+        reached = arb((-gm).lower())  # a deficit certainly reached at the centre
+        if reached > known:
+            known = reached
+        if not low >= 0:
+            counter += 1
+            heapq.heappush(heap, (float(low.lower()), counter, left, w, low))
+        return True
+
+    for i in range(start_cells):
+        if not push(arb(lo) + arb(width) * i, arb(width)):
+            return None, cells
+    while heap:
+        _, _, left, w, low = heapq.heappop(heap)
         if cells > max_cells:
             return None, cells
-        r = w / 2
-        low = _taylor_lower(kernel, p, d, a, left + r, r, ops)
-        if not low.is_finite():
-            return None, cells
-        if low >= 0:
-            continue
-        if low >= -tolerance or float(w) < min_width:
+        if low >= -(tolerance + known * arb(1e-6) + known) or float(w) < min_width:
             if low < worst:
                 worst = low
             continue
-        stack.append((left, r))
-        stack.append((left + r, r))
+        r = w / 2
+        if not (push(left, r) and push(left + r, r)):
+            return None, cells
     v = float((-worst).upper()) if worst < 0 else 0.0
     return (math.nextafter(v, math.inf) if v > 0 else 0.0), cells
 
