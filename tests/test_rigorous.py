@@ -2,7 +2,6 @@
 local-minimum proof with its negative controls, the proved LP bound, and the --rigorous CLI glue."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -10,14 +9,26 @@ import torch
 
 pytest.importorskip("flint")
 
-from hemtools.cli import main  # noqa: E402
-from hemtools.losses import get_loss  # noqa: E402
-from hemtools.rigorous import exact, prove  # noqa: E402
-from hemtools.rigorous.exact import QF, cross_polytope, icosahedron, simplex  # noqa: E402
-from hemtools.rigorous.local import prove_local_minimum  # noqa: E402
-from hemtools.rigorous.lp import gegenbauer_derivs, hermite_coefficients, distinct_inner_products, prove_lp_bound  # noqa: E402
-from hemtools.rigorous.terms import (SPEC_LOSSES, FloatOps, NumpyMat, assemble, evaluate, loss_terms,  # noqa: E402
-                                     negated)
+from hemtools.cli import main
+from hemtools.losses import get_loss
+from hemtools.rigorous import exact, prove
+from hemtools.rigorous.exact import QF, cross_polytope, icosahedron, simplex
+from hemtools.rigorous.local import prove_local_minimum
+from hemtools.rigorous.lp import (
+    distinct_inner_products,
+    gegenbauer_derivs,
+    hermite_coefficients,
+    prove_lp_bound,
+)
+from hemtools.rigorous.terms import (
+    SPEC_LOSSES,
+    FloatOps,
+    NumpyMat,
+    assemble,
+    evaluate,
+    loss_terms,
+    negated,
+)
 
 CASES = [("infonce", {"tau": 0.5}), ("simclr", {"tau": 0.4}), ("nt_xent", {"tau": 0.5}), ("dcl", {"tau": 0.7}),
          ("dhel", {"tau": 0.3}), ("dhel_sym", {"tau": 0.3}), ("kcl", {"t": 2.0, "gamma": 16.0}),
@@ -193,7 +204,7 @@ def test_gegenbauer_recurrence_and_derivatives_against_scipy():
     for d in (3, 4, 7):
         lam = (d - 2) / 2
         u, h = 0.37, 1e-6
-        G, G1, G2 = gegenbauer_derivs(8, d, u, FloatOps)
+        G, G1, _ = gegenbauer_derivs(8, d, u, FloatOps)
         for k in range(9):
             ref = eval_gegenbauer(k, lam, u) / eval_gegenbauer(k, lam, 1.0)
             assert abs(G[k] - ref) <= 1e-13
@@ -285,7 +296,7 @@ def test_verify_rigorous_text_has_the_paragraph(capsys):
 def test_verify_rigorous_refuses_a_user_loss(capsys, tmp_path):
     f = tmp_path / "l.py"
     f.write_text("def loss(U, V):\n    return ((U - V) ** 2).sum()\n")
-    code, out, err = run(capsys, "verify", "--loss", f"{f}:loss", "--M", "3", "--d", "3", "--rigorous")
+    code, _, err = run(capsys, "verify", "--loss", f"{f}:loss", "--M", "3", "--d", "3", "--rigorous")
     assert code == 2 and "supported" in err and len(err.strip().splitlines()) == 1
 
 

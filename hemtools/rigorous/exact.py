@@ -47,7 +47,7 @@ class QF:
             raise ValueError(f"QF: mixed fields Q(√{x.r}) and Q(√{y.r})")
         return x.r if x.r != 1 else y.r
 
-    def _coerce(self, o) -> "QF":
+    def _coerce(self, o) -> QF:
         return o if isinstance(o, QF) else QF(o)
 
     def __add__(self, o):
@@ -72,7 +72,7 @@ class QF:
 
     __rmul__ = __mul__
 
-    def inverse(self) -> "QF":
+    def inverse(self) -> QF:
         n = self.a * self.a - self.b * self.b * self.r  # the norm; != 0 for x != 0 (r square-free)
         if n == 0:
             raise ZeroDivisionError("QF: inverse of 0")
@@ -196,7 +196,7 @@ class ExactConfiguration:
         s = math.sqrt(float(self.sigma))
         return np.array([[float(x) * s for x in row] for row in self.P], dtype=np.float64)
 
-    def stacked(self) -> "ExactConfiguration":
+    def stacked(self) -> ExactConfiguration:
         """[X; X]: the aligned pairs u_i = v_i of a pair loss."""
         return ExactConfiguration(f"aligned {self.name}", self.P + self.P, self.sigma, self.d, self.rank)
 
@@ -212,7 +212,7 @@ def _finish(name: str, rows: list[list[QF]], k: int, d: int) -> ExactConfigurati
             v = v + x * x
         if n2 is None:
             n2 = v
-        elif not v == n2:
+        elif v != n2:
             raise AssertionError(f"{name}: rows of unequal norm")  # a construction bug, never user input
     rank = max((j + 1 for r in rows for j, x in enumerate(r) if not x.is_zero()), default=0)
     return ExactConfiguration(name, tuple(tuple(r) for r in rows), n2.inverse(), d, rank)

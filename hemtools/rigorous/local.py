@@ -211,7 +211,7 @@ def _ball_attempt(config: ExactConfiguration, terms: list, prec: int, *, deflate
     import numpy as np
     from flint import arb, arb_mat, ctx
 
-    from .linalg import _down, _up, ball_cholesky_pd, eigen_enclosures
+    from .linalg import _up, ball_cholesky_pd, eigen_enclosures
 
     t0 = time.perf_counter()
     att = Attempt(prec)
@@ -353,7 +353,7 @@ def prove_local_minimum(config: ExactConfiguration, terms: list, *, loss: str = 
                          f"orthogonal to the {out.orbit_dim}-dimensional rotation orbit"
                          + (f"; smallest such eigenvalue in [{ev['lower']:.17g}, {ev['upper']:.17g}]"
                             if ev and ev["identified"] and ev["lower"] > 0 else ""))
-        out.reason = "proved at %d bits" % out.precision
+        out.reason = f"proved at {out.precision} bits"
     else:
         why = []
         if not crit.proved:

@@ -118,8 +118,8 @@ def hermite_coefficients(kernel: str, p: dict, d: int, alphas: list):
     for al in alphas:
         x = al.to_arb()
         f, f1, _ = potential_derivs(kernel, p, x, ops)
-        interior = not (al == -1)
-        n = 2 * len(alphas) - (0 if all(not (a == -1) for a in alphas) else 1)
+        interior = al != -1
+        n = 2 * len(alphas) - (0 if all(a != -1 for a in alphas) else 1)
         G, G1, _ = gegenbauer_derivs(n - 1, d, x, ops)
         rows.append(G)
         rhs.append([f])

@@ -30,9 +30,9 @@ diagonal: ω(diag p − p pᵀ) for an LSE term, ω φ'' for a pair term.  Param
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
 
 from ..errors import ArgumentError
 
