@@ -152,7 +152,7 @@ def _taylor_lower(kernel, p, d, a, m, r, ops):
 
 
 def prove_below(kernel, p, d, a, lo: float, hi: float, *, tolerance, min_width: float = 2.0 ** -40,
-                max_cells: int = 20000, start_cells: int = 64):
+                max_cells: int = 8000, start_cells: int = 64):
     """Prove f − h >= −v on [lo, hi]; returns (v as a float rounded up, number of cells) or (None, cells)
     when the cell budget runs out (or an evaluation is not finite).
 
@@ -180,8 +180,7 @@ def prove_below(kernel, p, d, a, lo: float, hi: float, *, tolerance, min_width: 
         if not low.is_finite():
             return False
         reached = arb((-gm).lower())  # a deficit certainly reached at the centre
-        if reached > known:
-            known = reached
+        known = max(known, reached)
         if not low >= 0:
             counter += 1
             heapq.heappush(heap, (float(low.lower()), counter, left, w, low))
@@ -195,8 +194,7 @@ def prove_below(kernel, p, d, a, lo: float, hi: float, *, tolerance, min_width: 
         if cells > max_cells:
             return None, cells
         if low >= -(tolerance + known * arb(1e-6) + known) or float(w) < min_width:
-            if low < worst:
-                worst = low
+            worst = min(worst, low)
             continue
         r = w / 2
         if not (push(left, r) and push(left + r, r)):
@@ -205,11 +203,81 @@ def prove_below(kernel, p, d, a, lo: float, hi: float, *, tolerance, min_width: 
     return (math.nextafter(v, math.inf) if v > 0 else 0.0), cells
 
 
+def _float_precheck(kernel, p, d, a_float, hi) -> bool:
+    """A cheap float look at h <= f on a grid (a guess that cannot pass is not worth the ball proof)."""
+    import numpy as np
+
+    from ..bounds import gegenbauer_recurrence
+    from ..bounds import potential as float_potential
+
+    u = np.linspace(-1.0, hi, 4001)
+    fp = float_potential(kernel, s=p.get("s"), t=p.get("t"))
+    with np.errstate(all="ignore"):
+        f = fp.f(u)
+        h = np.asarray(a_float) @ gegenbauer_recurrence(len(a_float) - 1, d, u)
+    scale = float(np.nanmax(np.abs(f)))
+    return bool(np.all(np.isfinite(h)) and float(np.nanmax(h - f)) <= 1e-9 * max(scale, 1e-300))
+
+
+def _candidates(kernel, N, d, p, config, coefficients):
+    """(source, a_float, a_exact or None) polynomials to try, best guess first (generated lazily)."""
+    from flint import arb
+
+    if coefficients is not None:
+        yield "given", [float(x) for x in coefficients], None
+        return
+    if config is not None:
+        try:
+            a_ball = hermite_coefficients(kernel, p, d, distinct_inner_products(config))
+        except ZeroDivisionError:
+            a_ball = None
+        if a_ball is not None and all(x >= 0 for x in a_ball[1:]):
+            yield "hermite", [float(x.mid()) for x in a_ball], [arb(x.mid()) for x in a_ball]
+    from ..bounds import lp_bound
+
+    lb = lp_bound(kernel, N, d, s=p.get("s"), t=p.get("t"))
+    if lb.coefficients:
+        yield "float LP", list(lb.coefficients), None
+
+
+def _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, prec):
+    """The ball proof for one polynomial at ``prec`` bits: (v, cells, hi, a, reason); v None on failure."""
+    from flint import arb
+
+    a_float = [a_float[0]] + [max(x, 0.0) for x in a_float[1:]]
+    a = a_exact if a_exact is not None else [arb(x) for x in a_float]  # exact binary numbers
+    a = [a[0]] + [x if x >= 0 else arb(0) for x in a[1:]]
+    hi = 1.0
+    if kernel != "gaussian":
+        from ..bounds import potential as float_potential
+
+        fp = float_potential(kernel, s=p.get("s"))
+        total = sum(abs(x) for x in a_float)
+        hi = fp.inverse(total + max(1.0, total))
+        if not hi < 1.0:
+            return None, 0, hi, a, "the check interval reaches the singularity at u = 1"
+        f_hi = potential_derivs(kernel, p, arb(hi), ArbOps)[0]
+        if not f_hi >= sum((abs(x) for x in a), arb(0)):
+            return None, 0, hi, a, "f(u*) >= Σ|a_k| not proven: the tail [u*, 1) is not covered"
+    if not _float_precheck(kernel, p, d, a_float, hi):
+        return None, 0, hi, a, "h rises above f on a float grid (not a valid polynomial for this potential)"
+    # accept deficits below 2^(20−prec) of the scale of f (near a contact point g ≈ c(u − α)², so cells of
+    # width ~2^(−prec/2) reach it)
+    scale = max(abs(float(potential_derivs(kernel, p, arb(x), ArbOps)[0].mid())) for x in (-1.0, 0.0, hi * 0.999))
+    tol = arb(scale) * arb(2) ** (20 - prec)
+    v, cells = prove_below(kernel, p, d, a, -1.0, hi, tolerance=tol, min_width=2.0 ** -(prec // 2 + 8))
+    return v, cells, hi, a, ("" if v is not None else "f − h >= −v could not be proven (cell budget or non-finite values)")
+
+
+CLOSES_REL = 1e-20  # a gap below this fraction of the energy: "global minimum up to the gap"
+
+
 def prove_lp_bound(kernel: str, N: int, d: int, params: dict | None = None, *, config: ExactConfiguration | None = None,
                    prec: int = 128, max_prec: int = 512, coefficients: list | None = None) -> LPProof:
     """Prove a Delsarte–Yudin lower bound for the ``kernel`` energy of N points on S^{d−1} and, with an exact
-    ``config``, enclose the gap between its energy and the bound (module doc).  ``coefficients``: a given
-    polynomial (float a_k) instead of the Hermite interpolant / float LP (used by the tests)."""
+    ``config``, enclose the gap between its energy and the bound (module doc).  Candidates: the Hermite
+    interpolant at the configuration's inner products, then the float LP solution; the first whose gap
+    closes is kept, else the highest proved bound.  ``coefficients``: a given polynomial (float a_k)."""
     from flint import arb, ctx
 
     t0 = time.perf_counter()
@@ -219,99 +287,77 @@ def prove_lp_bound(kernel: str, N: int, d: int, params: dict | None = None, *, c
     elif kernel == "riesz":
         p.setdefault("s", 1.0)
     pf = Fraction(1) if kernel == "gaussian" else Fraction(1, 2)
-    source = "given"
+    name = config.name if config else None
     old = ctx.prec
-    attempts = []
+    attempts: list = []
+    best: LPProof | None = None
+    reasons = []
     try:
-        cur = prec
-        while True:
-            ctx.prec = cur
-            a_float = a_exact = None
-            if coefficients is not None:
-                a_float, source = [float(x) for x in coefficients], "given"
-            elif config is not None:
-                try:
+        ctx.prec = prec
+        for source, a_float, a_exact in _candidates(kernel, N, d, p, config, coefficients):
+            cur = prec
+            while True:
+                ctx.prec = cur
+                if a_exact is not None and cur != prec:  # the Hermite coefficients again, at this precision
                     a_ball = hermite_coefficients(kernel, p, d, distinct_inner_products(config))
-                    a_float = [float(x.mid()) for x in a_ball]
-                    source = "hermite"
-                    if any(x < 0 for x in a_float[1:]):
-                        a_float = None  # not a Delsarte polynomial: fall back to the LP
-                    else:
-                        a_exact = [arb(x.mid()) for x in a_ball]  # the midpoints at full precision: exact
-                except ZeroDivisionError:
-                    a_float = None
-            if a_float is None:
-                from ..bounds import lp_bound
-
-                lb = lp_bound(kernel, N, d, s=p.get("s"), t=p.get("t"))
-                if not lb.coefficients:
-                    return LPProof(False, "nothing proved", f"the float LP failed: {lb.status}", kernel, p, N, d,
-                                   config.name if config else None, "float LP", 0, [], math.inf, (-1.0, 1.0), 0,
-                                   {}, None, None, cur, time.perf_counter() - t0, attempts)
-                a_float, source = list(lb.coefficients), "float LP"
-            a_float = [a_float[0]] + [max(x, 0.0) for x in a_float[1:]]
-            a = a_exact if a_exact is not None else [arb(x) for x in a_float]  # exact binary numbers
-            a = [a[0]] + [x if x >= 0 else arb(0) for x in a[1:]]
-            K = len(a) - 1
-            hi = 1.0
-            tail_ok = True
-            if kernel != "gaussian":
-                from ..bounds import potential as float_potential
-
-                fp = float_potential(kernel, s=p.get("s"))
-                total = sum(abs(x) for x in a_float)
-                hi = fp.inverse(total + max(1.0, total))
-                if not hi < 1.0:
-                    tail_ok = False
-                else:
-                    f_hi = potential_derivs(kernel, p, arb(hi), ArbOps)[0]
-                    tail_ok = bool(f_hi >= sum((abs(x) for x in a), arb(0)))
-            # accept deficits below 2^(20−prec) of the scale of f (near a contact point g ≈ c(u − α)², so cells
-            # of width ~2^(−prec/2) reach it)
-            scale = max(abs(float(potential_derivs(kernel, p, arb(x), ArbOps)[0].mid())) for x in (-1.0, 0.0, hi * 0.999))
-            tol = arb(scale) * arb(2) ** (20 - cur)
-            v, cells = prove_below(kernel, p, d, a, -1.0, hi, tolerance=tol,
-                                       min_width=2.0 ** -(cur // 2 + 8)) if tail_ok else (None, 0)
-            attempts.append({"precision": cur, "deficit_v": v, "cells": cells})
-            if v is not None or 2 * cur > max_prec:
+                    a_exact = [arb(x.mid()) for x in a_ball]
+                v, cells, hi, a, why = _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, cur)
+                attempts.append({"polynomial": source, "precision": cur, "deficit_v": v, "cells": cells, "note": why})
+                # more precision helps non-finite or undecided evaluations, not an exhausted cell budget
+                if v is not None or cells == 0 or cells > 8000 or 2 * cur > max_prec:
+                    break
+                cur *= 2
+            if v is None:
+                reasons.append(f"{source}: {why}")
+                continue
+            res = _result(kernel, N, d, p, pf, config, source, a, a_float, v, hi, cells, cur)
+            if best is None or res.bound["lower"] > best.bound["lower"]:
+                best = res
+            if res.gap is not None and res.gap["upper"] <= CLOSES_REL * abs(res.energy["mid"]):
                 break
-            cur *= 2
-        if v is None:
-            reason = ("f − h >= −v could not be proven (cell budget or non-finite evaluation)" if tail_ok else
-                      "the tail interval [u*, 1) could not be handled")
-            return LPProof(False, "nothing proved", reason, kernel, p, N, d, config.name if config else None, source,
-                           K, a_float, math.inf, (-1.0, hi), cells, {}, None, None, cur, time.perf_counter() - t0,
-                           attempts)
-        ops = ArbOps
-        Nn = arb(N)
-        bound = ops.const(pf) * (Nn * (Nn - 1) * (a[0] - arb(v)) - Nn * sum(a[1:], arb(0)))
-        energy = gap = None
-        if config is not None:
-            cache: dict = {}
-            tot = arb(0)
-            for i, row in enumerate(config.gram()):
-                for j, x in enumerate(row):
-                    if i != j:
-                        if x not in cache:
-                            cache[x] = potential_derivs(kernel, p, x.to_arb(), ops)[0]
-                        tot += cache[x]
-            energy = ops.const(pf) * tot
-            gap = energy - bound
-        out = LPProof(True, "", "", kernel, p, N, d, config.name if config else None, source, K, a_float, v,
-                      (-1.0, hi), cells, {**_ball(bound), "lower": float(bound.lower())},
-                      _ball(energy) if energy is not None else None,
-                      ({**_ball(gap), "upper": float(gap.upper()), "lower": float(gap.lower())} if gap is not None else None),
-                      cur, 0.0, attempts)
-        what = f"every configuration of {N} points on S^{d - 1} has energy >= {float(bound.lower()):.17g}"
-        if gap is not None:
-            what += (f"; the {config.name} has energy {float(energy.mid()):.17g} ± {float(energy.rad()):.1e}, "
-                     f"so it is a global minimum up to {float(gap.upper()):.2e}")
-            if gap.upper() < 0:
-                out.proved = False
-                what = "contradiction: the bound exceeds the energy (a bug)"
-        out.statement = what
-        out.reason = f"proved at {cur} bits (polynomial: {source}, degree {K}; f − h >= −{v:.2e} on {cells} cells)"
-        out.seconds = time.perf_counter() - t0
-        return out
+        if best is None:
+            return LPProof(False, "nothing proved", "; ".join(reasons) or "no polynomial to check", kernel, p, N, d,
+                           name, "-", 0, [], math.inf, (-1.0, 1.0), 0, {}, None, None, ctx.prec,
+                           time.perf_counter() - t0, attempts)
+        best.attempts = attempts
+        best.seconds = time.perf_counter() - t0
+        return best
     finally:
         ctx.prec = old
+
+
+def _result(kernel, N, d, p, pf, config, source, a, a_float, v, hi, cells, prec) -> LPProof:
+    from flint import arb
+
+    ops = ArbOps
+    Nn = arb(N)
+    bound = ops.const(pf) * (Nn * (Nn - 1) * (a[0] - arb(v)) - Nn * sum(a[1:], arb(0)))
+    energy = gap = None
+    if config is not None:
+        cache: dict = {}
+        tot = arb(0)
+        for i, row in enumerate(config.gram()):
+            for j, x in enumerate(row):
+                if i != j:
+                    if x not in cache:
+                        cache[x] = potential_derivs(kernel, p, x.to_arb(), ops)[0]
+                    tot += cache[x]
+        energy = ops.const(pf) * tot
+        gap = energy - bound
+    out = LPProof(True, "", "", kernel, p, N, d, config.name if config else None, source, len(a) - 1,
+                  [float(x.mid()) for x in a], v, (-1.0, hi), cells, {**_ball(bound), "lower": float(bound.lower())},
+                  _ball(energy) if energy is not None else None,
+                  ({**_ball(gap), "upper": float(gap.upper()), "lower": float(gap.lower())} if gap is not None else None),
+                  prec)
+    what = f"every configuration of {N} points on S^{d - 1} has energy >= {float(bound.lower()):.17g}"
+    if gap is not None:
+        closes = float(gap.upper()) <= CLOSES_REL * abs(float(energy.mid()))
+        what += (f"; the {config.name} has energy {float(energy.mid()):.17g} ± {float(energy.rad()):.1e}, "
+                 + (f"so it is a global minimum up to {float(gap.upper()):.2e}" if closes else
+                    f"{float(gap.lower()):.3e} above the bound: the bound does not show it optimal"))
+        if gap.upper() < 0:
+            out.proved = False
+            what = "contradiction: the bound exceeds the energy (a bug)"
+    out.statement = what
+    out.reason = f"proved at {prec} bits (polynomial: {source}, degree {len(a) - 1}; f − h >= −{v:.2e} on {cells} cells)"
+    return out

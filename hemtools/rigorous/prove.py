@@ -114,8 +114,10 @@ def _global_for_loss(loss, M, d, params, cfg) -> dict:
     from .lp import prove_lp_bound
 
     if loss == "kcl" and params.get("kernel", "gaussian") == "gaussian":
+        from .lp import CLOSES_REL
+
         res = prove_lp_bound("gaussian", M, d, {"t": params["t"]}, config=cfg)
-        if not res.proved or res.gap is None:
+        if not res.proved or res.gap is None or res.gap["upper"] > CLOSES_REL * abs(res.energy["mid"]):
             return {"proved": False, "reason": res.reason, "lp": res.to_dict()}
         w = float(exact_param(params["gamma"]) / (M * (M - 1)))
         return {"proved": True, "gap_upper": res.gap["upper"] * w * (1 + 1e-15),
@@ -167,8 +169,13 @@ def energy_section(kernel: str, N: int, d: int, params: dict, config_name: str |
            "configuration": cfg.name if cfg else None, "versions": versions(), "theory": list(THEORY_LP),
            "precision_bits": res.precision, "lp": res.to_dict(),
            "bounds": {"lower_bound": res.bound, "energy": res.energy, "gap": res.gap}}
-    if res.proved and res.gap is not None:
+    from .lp import CLOSES_REL
+
+    if res.proved and res.gap is not None and res.gap["upper"] <= CLOSES_REL * abs(res.energy["mid"]):
         out["what"] = f"global minimum up to {res.gap['upper']:.2e} (lower bound proved, gap enclosed)"
+    elif res.proved and res.gap is not None:
+        out["what"] = (f"lower bound only: the {cfg.name} lies {res.gap['lower']:.3e} above it (the bound does not "
+                       "show it optimal)")
     elif res.proved:
         out["what"] = "lower bound"
     else:
@@ -181,9 +188,12 @@ def energy_section(kernel: str, N: int, d: int, params: dict, config_name: str |
               f"has energy >= {res.bound['lower']:.17g} (polynomial: {res.polynomial}, degree {res.degree}, proved "
               f">= the potential minus {res.deficit_v:.1e} on [{res.check_interval[0]:g}, {res.check_interval[1]:.6g}] "
               f"by ball arithmetic on {res.cells} cells).")
-        if res.gap is not None:
+        if res.gap is not None and res.gap["upper"] <= CLOSES_REL * abs(res.energy["mid"]):
             st += (f" The exact {cfg.name} has energy {res.energy['mid']:.17g} ± {res.energy['radius']:.1e}, so it is a "
                    f"global minimum up to {res.gap['upper']:.2e}.")
+        elif res.gap is not None:
+            st += (f" The exact {cfg.name} has energy {res.energy['mid']:.17g}, between {res.gap['lower']:.3e} and "
+                   f"{res.gap['upper']:.3e} above the bound: the proof does not say whether it is optimal.")
         else:
             st += " No exact configuration was recognised, so only the bound is proved (the minimum found is a float result)."
         st += " Nothing more: the bound is for this N, d and these parameters only."
