@@ -240,7 +240,7 @@ def _candidates(kernel, N, d, p, config, coefficients):
         yield "float LP", list(lb.coefficients), None
 
 
-def _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, prec):
+def _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, prec, source):
     """The ball proof for one polynomial at ``prec`` bits: (v, cells, hi, a, reason); v None on failure."""
     from flint import arb
 
@@ -259,7 +259,7 @@ def _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, prec):
         f_hi = potential_derivs(kernel, p, arb(hi), ArbOps)[0]
         if not f_hi >= sum((abs(x) for x in a), arb(0)):
             return None, 0, hi, a, "f(u*) >= Σ|a_k| not proven: the tail [u*, 1) is not covered"
-    if not _float_precheck(kernel, p, d, a_float, hi):
+    if source != "given" and not _float_precheck(kernel, p, d, a_float, hi):
         return None, 0, hi, a, "h rises above f on a float grid (not a valid polynomial for this potential)"
     # accept deficits below 2^(20−prec) of the scale of f (near a contact point g ≈ c(u − α)², so cells of
     # width ~2^(−prec/2) reach it)
@@ -301,7 +301,7 @@ def prove_lp_bound(kernel: str, N: int, d: int, params: dict | None = None, *, c
                 if a_exact is not None and cur != prec:  # the Hermite coefficients again, at this precision
                     a_ball = hermite_coefficients(kernel, p, d, distinct_inner_products(config))
                     a_exact = [arb(x.mid()) for x in a_ball]
-                v, cells, hi, a, why = _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, cur)
+                v, cells, hi, a, why = _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, cur, source)
                 attempts.append({"polynomial": source, "precision": cur, "deficit_v": v, "cells": cells, "note": why})
                 # more precision helps non-finite or undecided evaluations, not an exhausted cell budget
                 if v is not None or cells == 0 or cells > 8000 or 2 * cur > max_prec:
