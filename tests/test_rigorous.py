@@ -30,7 +30,7 @@ from hemtools.rigorous.terms import (
     negated,
 )
 
-CASES = [("infonce", {"tau": 0.5}), ("simclr", {"tau": 0.4}), ("nt_xent", {"tau": 0.5}), ("dcl", {"tau": 0.7}),
+CASES = [("infonce", {"tau": 0.5}), ("simclr", {"tau": 0.4}), ("nt_xent", {"tau": 0.5}), ("dcl", {"tau": 0.7}), ("dcl_sym", {"tau": 0.6}),
          ("dhel", {"tau": 0.3}), ("dhel_sym", {"tau": 0.3}), ("kcl", {"t": 2.0, "gamma": 16.0}),
          ("kcl", {"t": 1.5, "gamma": 3.0, "kernel": "imq"}), ("kcl", {"t": 0.7, "gamma": 5.0, "kernel": "log"}),
          ("kcl_sym", {"t": 2.0, "gamma": 16.0})]

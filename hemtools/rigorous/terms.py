@@ -10,6 +10,7 @@ row i, v_i row M+i), written as a sum of *terms*:
     simclr    (1/M) Σ_i log(1 + Σ_{j≠i} e^{(u_i·v_j − u_i·v_i)/τ} + Σ_{j≠i} e^{(u_i·u_j − u_i·v_i)/τ})
     nt_xent   ½ (simclr(U, V) + simclr(V, U))
     dcl       as simclr with c0 = 0
+    dcl_sym   ½ (dcl(U, V) + dcl(V, U))
     dhel      (1/M) Σ_i log Σ_{j≠i} e^{(u_i·u_j − u_i·v_i)/τ}                                c0 = 0
     dhel_sym  dhel + (1/M) Σ_i log Σ_{j≠i} e^{v_i·v_j/τ}
     kcl       −(1/M) Σ_i K_A(u_i·v_i) + γ/(M(M−1)) Σ_{i≠j} K_U(u_i·u_j), kernels gaussian / imq / log
@@ -223,6 +224,11 @@ def _dcl(M, p):
     return _simclr_rows(M, exact_param(p["tau"]), 0, Fraction(1, M))
 
 
+def _dcl_sym(M, p):
+    tau = exact_param(p["tau"])
+    return _simclr_rows(M, tau, 0, Fraction(1, 2 * M)) + _simclr_rows(M, tau, 0, Fraction(1, 2 * M), swap=True)
+
+
 def _dhel(M, p):
     tau = exact_param(p["tau"])
     return [_relative_lse(M, tau, i, M + i, [j for j in range(M) if j != i], 0, Fraction(1, M)) for i in range(M)]
@@ -261,6 +267,7 @@ LOSSES: dict[str, tuple[Callable, dict]] = {
     "simclr": (_simclr, {"tau": 0.5}),
     "nt_xent": (_nt_xent, {"tau": 0.5}),
     "dcl": (_dcl, {"tau": 0.5}),
+    "dcl_sym": (_dcl_sym, {"tau": 0.5}),
     "dhel": (_dhel, {"tau": 0.3}),
     "dhel_sym": (_dhel_sym, {"tau": 0.3}),
     "kcl": (_kcl, {"t": 2.0, "gamma": 16.0, "kernel": "gaussian"}),
