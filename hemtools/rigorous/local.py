@@ -22,7 +22,7 @@ Steps (each must succeed; anything undecidable is "not proved"):
    orbit is a nondegenerate critical manifold).  s is the float estimate λ̂ of the smallest eigenvalue
    minus 1e-12·c (then s is also the lower end of its enclosure), then minus 1e-10·c, or λ̂/2 if those fail.
 5. The upper end: the Rayleigh quotient of the float eigenvector, in balls (λ_min <= vᵀAv/vᵀv).  For
-   matrices up to 160 rows, also the Weyl/Ostrowski enclosures of the three smallest eigenvalues around
+   matrices up to 256 rows, also the Weyl/Ostrowski enclosures of the three smallest eigenvalues around
    the float eigenbasis (linalg.eigen_enclosures), intersected with the first.  An upper end below c
    identifies the smallest eigenvalue of A as the smallest non-orbit eigenvalue of Hess.  (For larger
    matrices Weyl/Ostrowski costs three n³ ball products: 18 s at n = 544, against one Cholesky.)
@@ -203,7 +203,7 @@ def _shifted(A, s: float):
     return B
 
 
-WEYL_MAX_DIM = 160  # below this the Weyl/Ostrowski enclosure (three n³ products) is computed as well
+WEYL_MAX_DIM = 256  # up to this size the Weyl/Ostrowski enclosure (three n³ products) is computed as well
 
 
 def _ball_attempt(config: ExactConfiguration, terms: list, prec: int, *, deflate: bool, drop_orbit: int,
