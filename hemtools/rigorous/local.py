@@ -119,6 +119,7 @@ class LocalProof:
     smallest_eigenvalue: dict | None = None  # {"lower", "upper", "mid", "radius", "identified"}
     next_eigenvalues: list = field(default_factory=list)
     gradient_upper: float | None = None
+    gradient_lower: float | None = None  # > 0: the point is proved not critical
     precision: int | None = None
     attempts: list = field(default_factory=list)
     seconds: float = 0.0
@@ -243,6 +244,7 @@ def _ball_attempt(config: ExactConfiguration, terms: list, prec: int, *, deflate
                 r = grad[a][k] - curv[a] * X[a][k]
                 rg2 += r * r
         out.gradient_upper = _up(arb(rg2.upper()).sqrt())
+        out.gradient_lower = float(arb(rg2.lower()).sqrt().lower()) if rg2 > 0 else 0.0
         for a in range(N):
             for k in range(d):
                 H[a * d + k, a * d + k] = H[a * d + k, a * d + k] - curv[a]
@@ -322,7 +324,7 @@ def prove_local_minimum(config: ExactConfiguration, terms: list, *, loss: str = 
         crit = Criticality(False, "none: the point is not exact", "criticality of an inexact point is not proved "
                            "(its gradient is only enclosed)")
     p = prec
-    keep = ("gradient_upper", "shift_c", "cholesky_s", "smallest_eigenvalue", "next_eigenvalues", "precision")
+    keep = ("gradient_upper", "gradient_lower", "shift_c", "cholesky_s", "smallest_eigenvalue", "next_eigenvalues", "precision")
     best = None
     while True:
         att = _ball_attempt(config, terms, p, deflate=deflate, drop_orbit=drop_orbit, out=out, points=points)
@@ -342,6 +344,8 @@ def prove_local_minimum(config: ExactConfiguration, terms: list, *, loss: str = 
     if points is not None and out.gradient_upper is not None:
         # the gradient's lower bound: if the enclosure excludes 0 the point is proved non-critical
         crit.detail += f"; Riemannian gradient norm <= {out.gradient_upper:.3e}"
+        if out.gradient_lower:
+            crit.detail += f" and >= {out.gradient_lower:.3e}: the point is proved not critical"
     out.criticality = crit.to_dict()
     last = best[0] if best is not None else out.attempts[-1]
     ok = crit.proved and bool(last["independence"]) and bool(last["cholesky"])
