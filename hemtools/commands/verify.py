@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON document (SPEC §5)")
     p.add_argument("--plot", metavar="FILE", help="write a figure of the minimiser (.png, .svg or .pdf)")
     p.add_argument("--no-hessian", action="store_true", help="skip the Hessian certificate (large problems)")
+    p.add_argument("--rigorous", action="store_true",
+                   help="also prove the claim in ball arithmetic at the exact configuration (needs python-flint: "
+                        "pip install 'hemtools[rigorous]'); exit 3 when the float verdict is confirmed but the proof does not close")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,22 +47,46 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     if args.plot:
         check_output_path(args.plot)
+    if args.rigorous:
+        from hemtools.rigorous import require_flint
+
+        require_flint()
+        from hemtools.rigorous.prove import check_loss_supported
+
+        check_loss_supported(args.loss, params)
 
     from hemtools.checks import verify  # heavy: torch
 
     report = verify(args.loss, args.M, args.d, claim=args.claim, params=params, restarts=args.restarts,
                     seed=args.seed, dtype=args.dtype, device=args.device, tol=args.tol,
                     hessian=not args.no_hessian)
+    code = report.exit_code
+    if args.rigorous:
+        from hemtools.rigorous.prove import config_for_claim, loss_section
+
+        section = loss_section(args.loss, args.M, args.d, report.params,
+                               config_for_claim(report.claim, report.configuration))
+        report.extras["rigorous"] = section
+        if code == 0 and not section["proved"]:
+            code = 3
     # The result is shown before the figure is drawn: a failing plot must not lose it.  Neither a failing
     # figure nor a failing stdout (closed, full disk) replaces the verdict's exit code: one line on stderr.
-    shown = print_json(report.to_dict()) if args.json else write_stdout(render(report))
+    if args.json:
+        shown = print_json(report.to_dict())
+    else:
+        text = render(report)
+        if args.rigorous:
+            from hemtools.rigorous.prove import render as render_rigorous
+
+            text += "\n" + render_rigorous(report.extras["rigorous"])
+        shown = write_stdout(text)
     if args.plot:
         from hemtools import plots
 
         if write_figure(lambda path: plots.verify_figure(report.to_dict(), path), args.plot, NAME) \
                 and not args.json and shown:
             write_stdout(f"figure     {args.plot}\n")
-    return report.exit_code
+    return code
 
 
 def _fmt(x) -> str:
