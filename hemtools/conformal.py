@@ -172,8 +172,7 @@ def _wnorm(Z: Tensor, p: float) -> Tensor:
     return Z.abs().pow(p).sum(-1).pow(1.0 / p)
 
 
-def fit_min_volume_norm(U, V, level: float, *, ps=(1.0, 2.0, math.inf), steps: int = 300, lr: float = 0.05,
-                        seed: int = 0) -> NormScore:
+def fit_min_volume_norm(U, V, level: float, *, ps=(1.0, 2.0, math.inf), steps: int = 300, lr: float = 0.05) -> NormScore:
     """Learn w (Σ log w = 0) and p ∈ ``ps`` minimising the volume d·log q_level(w) + log V_p of the set that
     holds a ``level`` fraction of the training positives (U, V): Adam on the interpolated empirical quantile,
     one fit per p, the smallest volume wins.  Use a training split disjoint from the calibration split."""
@@ -188,15 +187,15 @@ def fit_min_volume_norm(U, V, level: float, *, ps=(1.0, 2.0, math.inf), steps: i
     d = D.shape[-1]
     best = None
     for p in ps:
-        theta = torch.zeros(d, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([theta], lr=lr)
-        for _ in range(steps):
-            opt.zero_grad()
-            w = torch.exp(theta - theta.mean())
-            q = torch.quantile(_wnorm(D * w, p), level)
-            loss = torch.log(q)
-            loss.backward()
-            opt.step()
+        theta = torch.zeros(d, dtype=torch.float64)
+        m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
+        for t in range(1, steps + 1):  # Adam, written out (torch.optim's first step costs seconds of imports)
+            th = theta.clone().requires_grad_(True)
+            q = torch.quantile(_wnorm(D * torch.exp(th - th.mean()), p), level)
+            (grad,) = torch.autograd.grad(torch.log(q), th)
+            m1.mul_(0.9).add_(0.1 * grad)
+            m2.mul_(0.999).add_(0.001 * grad * grad)
+            theta = theta - lr * (m1 / (1 - 0.9**t)) / ((m2 / (1 - 0.999**t)).sqrt() + 1e-12)
         w = torch.exp(theta - theta.mean()).detach()
         q = float(torch.quantile(_wnorm(D * w, p), level))
         score = NormScore(w, p)

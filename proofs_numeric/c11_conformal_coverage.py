@@ -58,7 +58,7 @@ def run(proof, args) -> None:
     print(f"  {'level':>5} {'set':9} {'k/(n+1)':>8} {'coverage':>9} {'covered':>8} {'99% interval':>15} "
           f"{'exclusion':>10} {'log volume':>11}")
     for level in LEVELS:
-        learned = cf.fit_min_volume_norm(Ut, Vt, level, steps=proof.pick(100, 300), seed=args.seed)
+        learned = cf.fit_min_volume_norm(Ut, Vt, level, steps=proof.pick(100, 300))
         covered = {"distance": 0, "learned": 0}
         excl = {"distance": [], "learned": []}
         logvol = {"distance": [], "learned": []}
