@@ -148,6 +148,19 @@ class Proof:
         return PASS
 
 
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lower, upper): Student-t interval of the mean of independent replicates (seeds)."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean())
+    if v.size < 2:
+        return m, -math.inf, math.inf
+    h = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return m, m - h, m + h
+
+
 def parser(doc: str | None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group()
