@@ -19,7 +19,7 @@ def _mixture(seed=0, k=4, D=12, n=1500):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lda_subspace_matches_the_generalised_eigenproblem(seed):
-    mix, X, _, lab, _ = _mixture(seed)
+    _, X, _, lab, _ = _mixture(seed)
     Sb, Sw = G.scatter_matrices(X, lab)
     # independent reference: loop over classes for the scatter matrices, then scipy's generalised eigensolver
     Xn, ln = X.numpy(), lab.numpy()
@@ -84,7 +84,7 @@ def test_clip_loss_is_the_registered_infonce_both_ways():
 
 
 def test_infonce_encoder_reads_the_fisher_subspace_not_pcas():
-    mix, X, Xp, lab, g = _mixture(5, D=10, n=3000)
+    mix, X, Xp, _, g = _mixture(5, D=10, n=3000)
     enc = G.train_infonce_encoder(X, Xp, 3, steps=200, batch=128, lr=0.05, generator=g)
     F = G.fisher_subspace(mix)
     assert np.degrees(G.principal_angles(enc.subspace(), F).max()) < 25.0

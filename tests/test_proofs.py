@@ -30,7 +30,7 @@ def test_every_claim_has_a_script():
 def test_proof_script_quick(script, tmp_path):
     js = tmp_path / "result.json"
     p = subprocess.run([sys.executable, os.path.join(PROOFS, script), "--quick", "--json", str(js)],
-                       capture_output=True, text=True, timeout=600, env=ENV)
+                       capture_output=True, text=True, timeout=600, env=ENV, check=False)
     out = p.stdout[-3000:] + p.stderr[-3000:]
     r = json.loads(js.read_text())
     want = EXPECTED.get(script, "PASS")
