@@ -78,3 +78,36 @@ def test_harness_error_in_script_is_exit_4(tmp_path, capsys):
     cap = capsys.readouterr()
     assert "boom" in cap.err and cap.out.splitlines()[-1].startswith("ERROR: CX")
     assert json.loads((tmp_path / "r.json").read_text())["mode"] == "full"
+
+
+def _run_all():
+    sys.path.insert(0, PROOFS)
+    try:
+        import run_all
+    finally:
+        sys.path.remove(PROOFS)
+    return run_all
+
+
+def test_run_all_orders_by_claim_and_reads_results(tmp_path, capsys):
+    ra = _run_all()
+    names = [os.path.basename(p) for p in ra.scripts()]
+    assert names == sorted(SCRIPTS, key=lambda s: int(s[1:].split("_")[0]))
+    assert [os.path.basename(p) for p in ra.scripts("c10,c2")] == ["c2_conditions.py", "c10_clip_gmm.py"]
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps({"claim": "C7", "statement": "s", "status": "FAIL",
+                              "counts": {"PASS": 3, "FAIL": 1, "INCONCLUSIVE": 0}}))
+    r = ra.row("c7_x", 1, str(js), 2.0)
+    assert r["status"] == "FAIL" and r["checks"] == "3/4"
+    crashed = ra.row("c8_y", 4, str(tmp_path / "missing.json"), 1.0)
+    assert crashed["status"] == "ERROR" and crashed["claim"] == "C8"
+    ra.print_table([r, crashed], "--quick", 3.0, 2)
+    out = capsys.readouterr().out
+    assert "| C7 | c7_x.py | FAIL | 3/4 |" in out and "1 FAIL, 0 INCONCLUSIVE, 1 ERROR" in out
+
+
+def test_run_all_bad_arguments_exit_2(capsys):
+    ra = _run_all()
+    assert ra.main(["--only", "c99"]) == 2
+    assert ra.main(["--jobs", "0"]) == 2
+    assert "--only" in capsys.readouterr().err
