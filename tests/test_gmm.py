@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hemtools import gmm as G
 from hemtools.losses import get_loss
@@ -110,3 +112,16 @@ def test_infonce_encoder_reads_the_fisher_subspace_not_pcas():
 def test_bad_input_is_a_value_error_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=f"^{name}:"):
         call()
+
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_lda_is_affine_equivariant(seed):
+    # x ↦ Aᵀx + b maps discriminant directions v ↦ A⁻¹v (LDA is invariant to invertible affine maps)
+    _, X, _, lab, _ = _mixture(seed % 1000, D=10, n=400)
+    g = np.random.default_rng(seed)
+    A = g.normal(size=(10, 10)) + 3 * np.eye(10)
+    Y = X.numpy() @ A + g.normal(size=10)
+    ref = np.linalg.solve(A, G.lda_directions(X, lab))
+    assert np.degrees(G.principal_angles(G.lda_directions(Y, lab), ref).max()) < 1e-6

@@ -3,6 +3,8 @@ the ReLU network's gated covariance, bad input."""
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hemtools import networks as N
 from hemtools.losses.alphacl import alpha_energy, alpha_weights, contrastive_covariance
@@ -84,3 +86,21 @@ def test_bad_input_is_a_value_error_naming_the_argument(call, name):
     C = torch.eye(4, dtype=torch.float64)
     with pytest.raises(ValueError, match=f"^{name}:"):
         call(C)
+
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_max_player_is_rotation_equivariant(seed):
+    # rotating the inputs (C → Q C Qᵀ, W₁ → W₁ Qᵀ) rotates the whole trajectory: same values, same ranks,
+    # first layer rotated — a symmetry the closed-form gradient must respect
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(5, 5, generator=g, dtype=torch.float64)
+    C = A @ A.T
+    Q, _ = torch.linalg.qr(torch.randn(5, 5, generator=g, dtype=torch.float64))
+    W = N.random_layers((5, 3, 2), 2, generator=g)
+    r1 = N.max_player(C, (5, 3, 2), weights=W, max_steps=50)
+    r2 = N.max_player(Q @ C @ Q.T, (5, 3, 2), weights=[W[0] @ Q.T, W[1]], max_steps=50)
+    assert torch.allclose(r1.values, r2.values, rtol=1e-10)
+    assert torch.allclose(r1.weights[0] @ Q.T, r2.weights[0], atol=1e-10)
+    assert torch.allclose(r1.weights[1], r2.weights[1], atol=1e-10)
