@@ -1,35 +1,32 @@
 """C1 (SPEC §2): for M <= d+1, infonce, simclr, dcl, dhel and kcl share one minimiser, unique up to a
 rotation: perfect alignment u_i = v_i and {u_i} a regular simplex (Gram off-diagonal −1/(M−1)).
 
-    python proofs_numeric/c1_shared_minimiser.py [--quick]
+    python proofs_numeric/c1_shared_minimiser.py [--quick | --full] [--json PATH]
 
 For every loss and every (M, d) cell it runs `verify` (random restarts, certificates) and prints one line
 per cell with the measured numbers, then PASS only if every cell is confirmed, every minimiser has the
-simplex Gram matrix and all losses agree on it.  Exit code 0 on PASS, 1 on FAIL.
+simplex Gram matrix and all losses agree on it.  Runs on proofs_numeric/_harness.py (exit 0 PASS, 1 FAIL,
+3 INCONCLUSIVE).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from _harness import main
 
 LOSSES = ["infonce", "simclr", "dcl", "dhel", "kcl"]
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a small grid (for the test suite)")
-    args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
+def run(proof, args) -> None:
     from hemtools.checks import verify
     from hemtools.configurations import simplex_gram
 
-    cells = [(2, 2), (3, 2), (4, 3), (5, 8)] if args.quick else \
-        [(M, d) for d in (2, 3, 4, 8, 16) for M in sorted({2, 3, d, d + 1})]
-    failures = 0
-    print(f"{'loss':8} {'M':>3} {'d':>3}  {'verdict':12} {'value':>20} {'|value-target|':>14} "
+    cells = proof.pick([(2, 2), (3, 2), (4, 3), (5, 8)],
+                       [(M, d) for d in (2, 3, 4, 8, 16) for M in sorted({2, 3, d, d + 1})])
+    proof.set(cells=cells, losses=LOSSES, gram_tolerance=1e-6)
+    worst = 0.0
+    print(f"       {'loss':8} {'M':>3} {'d':>3}  {'verdict':12} {'value':>20} {'|value-target|':>14} "
           f"{'grad':>8} {'align':>8} {'gram dev':>8} {'zero eig':>9}")
     for M, d in cells:
         grams = []
@@ -41,17 +38,18 @@ def main(argv=None) -> int:
             align = r.check("alignment").measured
             h = r.hessian
             zc = f"{h.zero_count}/{h.orbit_dimension}" if h else "-"
+            worst = max(worst, gdev)
             ok = r.verdict == "confirmed" and gdev <= 1e-6
-            failures += not ok
-            print(f"{loss:8} {M:>3} {d:>3}  {r.verdict:12} {r.value:>20.14g} {abs(r.value - r.reference['value']):>14.1e} "
-                  f"{r.grad_norm:>8.1e} {align:>8.1e} {gdev:>8.1e} {zc:>9}" + ("" if ok else "   <-- FAIL: " + r.reason))
+            proof.check(None if r.verdict == "inconclusive" else ok,
+                        f"{loss:8} {M:>3} {d:>3}  {r.verdict:12} {r.value:>20.14g} "
+                        f"{abs(r.value - r.reference['value']):>14.1e} {r.grad_norm:>8.1e} {align:>8.1e} {gdev:>8.1e} "
+                        f"{zc:>9}" + ("" if ok else "   <-- " + r.reason))
         spread = max(float((g - grams[0]).abs().max()) for g in grams)
-        if spread > 1e-6:
-            failures += 1
-            print(f"  M={M} d={d}: the losses' minimisers differ (Gram matrices {spread:.1e} apart)  <-- FAIL")
-    print(("PASS" if failures == 0 else "FAIL") + f": C1 on {len(cells)} cells x {len(LOSSES)} losses, {failures} failures")
-    return 0 if failures == 0 else 1
+        proof.check(spread <= 1e-6, f"M={M} d={d}: the {len(LOSSES)} losses' minimisers have the same Gram matrix "
+                    f"(largest difference {spread:.1e} <= 1e-6)")
+    proof.number("largest_gram_deviation_from_simplex", worst)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, claim="C1", statement="for M <= d+1 five losses share the aligned regular simplex as minimiser",
+                  doc=__doc__))

@@ -1,7 +1,7 @@
 """C2 (SPEC §2): which condition the seed theorem needs, pinned down symbolically, and a numerical search for
 counterexamples where it fails.
 
-    python proofs_numeric/c2_conditions.py [--quick]
+    python proofs_numeric/c2_conditions.py [--quick | --full] [--json PATH]
 
 1. closed forms: the loss at the aligned simplex (sympy, general M) equals the minimum verify finds, to 1e-10
    relative, in 10 (M, d, params) cells for each of infonce, simclr, dcl, dhel, kcl (3 with --quick);
@@ -17,9 +17,9 @@ Prints one line per check with the numbers and PASS/FAIL at the end; exit code 0
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
+
+from _harness import main
 
 TAU_CELLS = [(2, 2, {}), (3, 2, {}), (3, 3, {"tau": 0.2}), (4, 3, {}), (4, 5, {"tau": 1.0}), (5, 4, {"tau": 0.3}),
              (5, 6, {}), (6, 5, {"tau": 0.7}), (3, 4, {"tau": 0.15}), (6, 8, {"tau": 0.4})]
@@ -28,22 +28,10 @@ KCL_CELLS = [(2, 2, {}), (3, 2, {}), (4, 3, {"t": 1.0}), (5, 4, {"gamma": 8.0}),
              (5, 7, {"kernel": "imq"}), (6, 8, {"kernel": "log", "gamma": 8.0})]
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer cells (for the test suite)")
-    args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
+def run(proof, args) -> None:
     from hemtools import symbolic as S
 
-    t0 = time.perf_counter()
-    failures = 0
-
-    def report(ok: bool, text: str) -> None:
-        nonlocal failures
-        failures += not ok
-        print(f"  [{'ok' if ok else 'FAIL'}] {text}")
+    report = proof.check
 
     print("1. closed form at the aligned simplex vs the minimum found by verify (relative 1e-10)")
     for loss in ("infonce", "simclr", "dcl", "dhel", "kcl"):
@@ -102,10 +90,7 @@ def main(argv=None) -> int:
     print(f"  (conditions fail but the simplex is still the measured minimiser in {len(surprising)} cells: "
           f"{sorted({(r.phi, r.psi) for r in surprising})} — the conditions are sufficient, not necessary)")
 
-    print(("PASS" if failures == 0 else "FAIL") + f": C2 conditions, {failures} failures, "
-          f"{time.perf_counter() - t0:.1f} s")
-    return 0 if failures == 0 else 1
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, claim="C2", statement="the condition the seed theorem needs, pinned down symbolically; no "
+                  "counterexample where it holds", doc=__doc__))

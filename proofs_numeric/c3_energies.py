@@ -1,7 +1,7 @@
 """C3 (SPEC §2): for M > d+1 the minimiser is not a simplex; its uniformity part matches a
 hyperspherical-energy minimiser (compared with the energy baselines and with known optimal configurations).
 
-    python proofs_numeric/c3_energies.py [--quick]
+    python proofs_numeric/c3_energies.py [--quick | --full] [--seed S] [--json PATH]
 
 For every loss and every (M, d) cell with M > d+1 it runs `verify` (aligned claim: random restarts,
 gradient, alignment and Hessian certificates) and then measures, on the anchors U of the best restart:
@@ -20,14 +20,15 @@ gradient, alignment and Hessian certificates) and then measures, on the anchors 
 When E_t(U) lies above the energy minimum, the loss is also evaluated at the (aligned) energy minimiser:
 if it is lower there, the loss's own search was not global (more restarts are tried once, then the cell is
 INCONCLUSIVE); if it is higher, the loss's minimiser really differs from the energy minimiser and C3 is
-REFUTED for that cell.  PASS only if every cell passes.  Exit code 0 on PASS, 1 on FAIL.
+REFUTED for that cell.  PASS only if every cell passes (an inconclusive cell makes the whole run
+INCONCLUSIVE).  Runs on proofs_numeric/_harness.py (exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
+
+from _harness import FAIL, INCONCLUSIVE, PASS, main
 
 LOSSES = ["infonce", "simclr", "dcl", "dhel", "kcl"]
 QUICK_LOSSES = ["dhel", "kcl"]
@@ -109,23 +110,14 @@ def cell(loss: str, M: int, d: int, restarts: int, seed: int, cache: dict) -> tu
     return status, line
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a small grid (for the test suite)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-
+def run(proof, args) -> None:
     if args.quick:
         cells, losses = [(6, 3), (8, 3), (12, 3)], QUICK_LOSSES
     else:
         cells, losses = [(5, 3), (6, 3), (8, 3), (12, 3), (7, 2), (8, 4), (10, 4), (24, 4), (16, 5)], LOSSES
-    t0 = time.perf_counter()
+    proof.set(cells=cells, losses=losses, rel_excess=REL_EXCESS, config_tol=CONFIG_TOL, lp_gap=LP_GAP)
     cache: dict = {}
-    counts = {"PASS": 0, "FAIL": 0, "INCONCLUSIVE": 0}
-    print(f"{'loss':8} {'M':>4} {'d':>3}  {'verdict':12} {'value':>16} {'- simplex':>10} {'kernel':7} "
+    print(f"       {'loss':8} {'M':>4} {'d':>3}  {'verdict':12} {'value':>16} {'- simplex':>10} {'kernel':7} "
           f"{'E_t(U)':>16} {'excess':>9} {'cfg dev':>8} {'recognised':>15} {'LP gap':>8}  status")
     for M, d in cells:
         for loss in losses:
@@ -133,15 +125,9 @@ def main(argv=None) -> int:
             if status == "INCONCLUSIVE":  # one more try with 4x the restarts before giving up
                 status, line = cell(loss, M, d, 32, args.seed, cache)
                 line += "  (32 restarts)"
-            counts[status] += 1
-            print(line, flush=True)
-    n = sum(counts.values())
-    ok = counts["PASS"] == n
-    # anything short of every cell passing is not a proof: FAIL, with the refuted / inconclusive counts
-    print(f"{'PASS' if ok else 'FAIL'}: C3 on {len(cells)} cells x {len(losses)} losses: {counts['PASS']} pass, "
-          f"{counts['FAIL']} fail (refuted), {counts['INCONCLUSIVE']} inconclusive; {time.perf_counter() - t0:.0f} s")
-    return 0 if ok else 1
+            proof.check({PASS: True, FAIL: False, INCONCLUSIVE: None}[status], line)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, claim="C3", statement="for M > d+1 the minimiser is no simplex; its uniformity part is a "
+                  "hyperspherical-energy minimiser", doc=__doc__))

@@ -1,6 +1,6 @@
 """C4 (SPEC §2): the expected KCL mini-batch loss is a U-statistic, independent of the batch size M.
 
-    python proofs_numeric/c4_kcl_ustatistic.py [--quick]
+    python proofs_numeric/c4_kcl_ustatistic.py [--quick | --full] [--json PATH]
 
 For a distribution of k atom pairs (u_a, v_a) with rational coordinates on the sphere and rational
 probabilities w_a, the expectation of kcl over M i.i.d. pairs is computed exactly — all k^M batches, rational
@@ -12,16 +12,16 @@ coefficients of the (symbolic) kernel values — for M = 2..5.  PASS requires, f
   * control: InfoNCE's expected mini-batch loss, computed by the same exact enumeration, does depend on M
     (so the property tested is not vacuous).
 
-Exit code 0 on PASS, 1 on FAIL.
+Runs on proofs_numeric/_harness.py (exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
-import time
 from fractions import Fraction as F
+
+from _harness import main
 
 ATOMS_S2 = None  # the default 3-atom set of hemtools.symbolic
 ATOMS_S1 = (((1, 0), (F(3, 5), F(4, 5))), ((0, 1), (F(-3, 5), F(4, 5))), ((F(3, 5), F(4, 5)), (1, 0)),
@@ -54,29 +54,21 @@ def eval_prob(batch, weights):
     return p
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer kernels and Monte Carlo samples (test suite)")
-    args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
+def run(proof, args) -> None:
     from hemtools import symbolic as S
 
-    t0 = time.perf_counter()
-    failures = 0
-    samples = 4000 if args.quick else 40000
-    kernels = KERNELS[:2] if args.quick else KERNELS
+    samples = proof.pick(4000, 40000)
+    kernels = proof.pick(KERNELS[:2], KERNELS)
+    proof.set(monte_carlo_samples=samples, kernels=kernels, M=[2, 3, 4, 5], z=3.29)
     atom_sets = [("3 atoms on S²", S.DEFAULT_ATOMS, S.DEFAULT_WEIGHTS), ("4 atoms on S¹", ATOMS_S1, WEIGHTS_S1)]
     for label, atoms, weights in atom_sets:
         for kp in kernels:
             fs = {f.name: f for f in S.kcl_ustatistic(kp, atoms=atoms, weights=weights, mc_samples=samples, seed=0)}
             ind, mc = fs["expectation_independent_of_M"], fs["expectation_vs_monte_carlo"]
             ok = ind.status == "proved" and mc.status == "passed"
-            failures += not ok
             kdesc = ", ".join(f"{k}={v}" for k, v in kp.items())
-            print(f"[{'ok' if ok else 'FAIL'}] {label}, {kdesc}: same expression for M = 2..5: {ind.status}; "
-                  f"exact {mc.numbers.get('exact', float('nan')):.12g}")
+            proof.check(ok, f"{label}, {kdesc}: same expression for M = 2..5: {ind.status}; "
+                        f"exact {mc.numbers.get('exact', float('nan')):.12g}, Monte Carlo {mc.status}")
             for r in mc.numbers.get("rows", []):
                 print(f"       M={r['M']}: Monte Carlo {r['monte_carlo']:.6f} ± {r['half_width']:.1e} "
                       f"(difference {r['difference']:+.1e}) {'inside' if r['inside'] else 'OUTSIDE'}")
@@ -84,13 +76,11 @@ def main(argv=None) -> int:
     vals = [exact_infonce_expectation(ATOMS_S1, WEIGHTS_S1, M) for M in (2, 3, 4, 5)]
     spread = max(vals) - min(vals)
     ok = spread > 1e-3  # far above float64 round-off of these sums (~1e-15)
-    failures += not ok
-    print(f"[{'ok' if ok else 'FAIL'}] control: E[infonce] (τ = 0.5, exact enumeration) for M = 2..5 = "
-          + ", ".join(f"{v:.6f}" for v in vals) + f": depends on M (spread {spread:.3g})")
-    print(("PASS" if failures == 0 else "FAIL") + f": C4 KCL U-statistic, {failures} failures, "
-          f"{time.perf_counter() - t0:.1f} s")
-    return 0 if failures == 0 else 1
+    proof.number("infonce_expectation_M2_to_M5", vals)
+    proof.check(ok, "control: E[infonce] (τ = 0.5, exact enumeration) for M = 2..5 = "
+                + ", ".join(f"{v:.6f}" for v in vals) + f": depends on M (spread {spread:.3g})")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, claim="C4", statement="the expected KCL mini-batch loss is a U-statistic, independent of M",
+                  doc=__doc__))

@@ -1,6 +1,6 @@
 """C6 (SPEC §2): α-CL (Tian 2022).  ∇L = −∇E_α with α held fixed; the listed losses are α-CL instances.
 
-    python proofs_numeric/c6_alpha_cl.py [--quick]
+    python proofs_numeric/c6_alpha_cl.py [--quick | --full] [--json PATH]
 
 With SPEC's definitions (d_i² = ‖u_i − v_i‖², d_ij² = ‖u_i − v_j‖², L = Σ_i φ(Σ_{j≠i} ψ(d_i² − d_ij²)),
 α_ij = φ'(ξ_i) ψ'(d_i² − d_ij²), E_α = Σ_i Σ_{j≠i} α_ij (d_ij² − d_i²), no factor ½):
@@ -16,34 +16,24 @@ With SPEC's definitions (d_i² = ‖u_i − v_i‖², d_ij² = ‖u_i − v_j‖
      two-view losses are reported as not being instances, with the reason;
   4. E_α = ½ tr C_α for the contrastive covariance.
 
-Exit code 0 on PASS, 1 on FAIL.
+Runs on proofs_numeric/_harness.py (exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
+
+from _harness import main
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="skip the d = 3 symbolic case and the largest M")
-    args = ap.parse_args(argv)
+def run(proof, args) -> None:
     import sympy as sp
     import torch
 
-    torch.set_num_threads(1)
     from hemtools import symbolic as S
     from hemtools.losses import alphacl as A
 
-    t0 = time.perf_counter()
-    failures = 0
-
-    def report(ok: bool, text: str) -> None:
-        nonlocal failures
-        failures += not ok
-        print(f"  [{'ok' if ok else 'FAIL'}] {text}")
+    report = proof.check
 
     X = S.X_
     print("1. symbolic (sympy)")
@@ -85,9 +75,7 @@ def main(argv=None) -> int:
         worst = max(worst, abs(E - 0.5 * float(torch.trace(C))) / max(1.0, abs(E)))
     report(worst <= 1e-12, f"E_α = ½ tr C_α: largest relative difference {worst:.1e} (M up to 16)")
 
-    print(("PASS" if failures == 0 else "FAIL") + f": C6 α-CL, {failures} failures, {time.perf_counter() - t0:.1f} s")
-    return 0 if failures == 0 else 1
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, claim="C6", statement="α-CL: ∇L = −∇E_α with α stopped; the listed losses are α-CL instances",
+                  doc=__doc__))
