@@ -88,6 +88,7 @@ def cell_seed(key: str) -> int:
 def parse_int_list(text: str, name: str) -> list[int]:
     """'2,3,8' or '2:17' (inclusive range) or '2:17:3' → list of ints (duplicates dropped, order kept)."""
     out: list[int] = []
+    empty = None
     try:
         for part in str(text).split(","):
             part = part.strip()
@@ -99,12 +100,16 @@ def parse_int_list(text: str, name: str) -> list[int]:
                 if step <= 0:
                     raise ValueError
                 if bits[0] > bits[1]:
-                    raise ArgumentError(f"{name}: range {part} is empty (start > stop); write {bits[1]}:{bits[0]}")
+                    empty = part
+                    break
                 out.extend(range(bits[0], bits[1] + 1, step))
             elif part:
                 out.append(int(part))
     except ValueError:
         raise ArgumentError(f"{name}: expected integers like 2,3,8 or a range 2:17 or 2:17:3, got {text!r}") from None
+    if empty is not None:
+        a, b = empty.split(":")[:2]
+        raise ArgumentError(f"{name}: range {empty} is empty (start > stop); did you mean {b.strip()}:{a.strip()}?")
     if not out:
         raise ArgumentError(f"{name}: no values in {text!r}")
     return list(dict.fromkeys(out))

@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="local worker processes (default: the number of cores; 0 = in this process)")
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run on Dask: tcp://scheduler:8786, or local:N for a local cluster of N workers")
+    p.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the Dask scheduler to answer (default 10)")
     p.add_argument("--force", action="store_true", help="recompute cells already in the store")
     p.add_argument("--no-hessian", action="store_true", help="skip the Hessian certificate")
     add_solver_arguments(p)
@@ -107,6 +109,8 @@ def _validate(args):
         raise ArgumentError("--store and --out: give one store")
     if args.dask and args.workers is not None:
         raise ArgumentError("--workers and --dask: choose one backend (Dask workers are started by `dask worker`)")
+    if not (math.isfinite(args.dask_timeout) and args.dask_timeout > 0):
+        raise ArgumentError(f"--dask-timeout: expected a positive number of seconds, got {args.dask_timeout!r}")
     if args.workers is not None:
         check_positive_int("--workers", args.workers, low=0)
     check_positive_int("--restarts", args.restarts)
@@ -158,7 +162,7 @@ def _sweep(args) -> int:
     stores.check_store(path)  # read-only: a foreign file or another schema is refused before anything runs
     opts = sweep.SweepOptions(restarts=args.restarts, seed=args.seed, dtype=args.dtype, device=args.device,
                               tol=args.tol, hessian=not args.no_hessian)
-    backend = sweep.DaskBackend(args.dask) if args.dask else sweep.LocalBackend(args.workers)
+    backend = sweep.DaskBackend(args.dask, connect_timeout=args.dask_timeout) if args.dask else sweep.LocalBackend(args.workers)
     bar = _Progress(len(cells))
     try:
         summary = sweep.run(cells, path, opts, backend=backend, force=args.force, progress=bar)
