@@ -310,6 +310,7 @@ class LocalBackend:
         self.pool = None
 
     def close(self, *, cancel: bool = False) -> None:
+        self.started = False
         if self.pool is None:
             return
         if cancel:
@@ -371,8 +372,10 @@ class DaskBackend:
         self._slots = max(1, sum(self.client.nthreads().values()))
 
     def submit(self, cell, opts, key, seed):
-        return self.client.submit(_run_cell, cell, opts, key, seed, pure=False,
-                                  key=f"hemtools-cell-{seed:x}-{time.time_ns():x}")
+        fut = self.client.submit(_run_cell, cell, opts, key, seed, pure=False,
+                                 key=f"hemtools-cell-{seed:x}-{time.time_ns():x}")
+        self._futures = [f for f in getattr(self, "_futures", []) if not f.done()] + [fut]
+        return fut
 
     def wait(self, futures, timeout: float):
         from distributed import wait
@@ -391,12 +394,15 @@ class DaskBackend:
             raise WorkerDied(f"Dask worker died while computing this cell, every attempt ({exc})") from None
 
     def close(self, *, cancel: bool = False) -> None:
+        self.started = False
         if self.client is not None:
-            if cancel:
+            pending = [f for f in getattr(self, "_futures", []) if not f.done()]
+            if cancel and pending:
                 try:
-                    self.client.cancel(list(self.client.futures.values()) if hasattr(self.client, "futures") else [])
-                except Exception:  # noqa: BLE001 - best effort on the way out
+                    self.client.cancel(pending)
+                except Exception:  # noqa: BLE001, S110 - best effort on the way out; the cluster goes next
                     pass
+            self._futures = []
             self.client.close()
             self.client = None
         if self.cluster is not None:
@@ -452,10 +458,12 @@ class _SigintGuard:
 
 
 def run(cells: list[Cell], store, opts: SweepOptions | None = None, *, backend=None, workers: int | None = None,
-        force: bool = False, progress: Callable[[int, int, dict], None] | None = None) -> SweepSummary:
+        force: bool = False, progress: Callable[[int, int, dict], None] | None = None,
+        close_backend: bool = True) -> SweepSummary:
     """Compute the cells the store does not hold yet (all of them with ``force``), storing each result as it
     finishes.  ``store``: a path (SQLite unless it ends in .jsonl) or an open store (hemtools.store).
-    ``progress(i, n, result)`` is called after each stored cell."""
+    ``progress(i, n, result)`` is called after each stored cell.  ``close_backend=False`` leaves a backend
+    object running (its workers warm) for the next call; the caller closes it."""
     from . import store as stores
 
     opts = opts or SweepOptions()
@@ -463,7 +471,9 @@ def run(cells: list[Cell], store, opts: SweepOptions | None = None, *, backend=N
     be = make_backend(backend, workers=workers)
     if own_store:
         stores.check_store(os.fspath(store))  # before the backend starts: a bad path changes nothing
-    be.start()
+    if not getattr(be, "started", False):
+        be.start()
+        be.started = True
     try:
         st = stores.open_store(os.fspath(store)) if own_store else store
     except BaseException:
@@ -477,7 +487,7 @@ def run(cells: list[Cell], store, opts: SweepOptions | None = None, *, backend=N
     todo = deque((k, c) for k, c in keyed if k not in done_keys)
     summary.skipped = len(keyed) - len(todo)
     n_todo = len(todo)
-    if hasattr(be, "plan"):
+    if hasattr(be, "plan") and getattr(be, "pool", None) is None:
         be.plan(n_todo)
     solo: deque = deque()  # cells whose worker died: rerun one at a time
     attempts: dict = {}
@@ -549,7 +559,9 @@ def run(cells: list[Cell], store, opts: SweepOptions | None = None, *, backend=N
         _release(st, [v[0] for v in inflight.values()])
         _finish(summary, st, t0, own_store)
         raise
-    be.close()
+    if close_backend:
+        be.close()
+        be.started = False
     _finish(summary, st, t0, own_store)
     return summary
 

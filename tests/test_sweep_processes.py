@@ -128,6 +128,8 @@ def reference(tmp_path_factory):
 
 @pytest.mark.parametrize("backend", [["--workers", "2"], ["--dask", "local:2"]])
 def test_sigkill_mid_sweep_then_resume(tmp_path, reference, backend):
+    if "--dask" in backend:
+        pytest.importorskip("distributed")
     db = tmp_path / "s.sqlite"
     p = start(db, *backend)
     wait_rows(db, 2, p)
