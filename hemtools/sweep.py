@@ -85,6 +85,26 @@ def cell_seed(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big") >> 1
 
 
+def canonical(cells: Iterable[Cell]) -> list[Cell]:
+    """The cells with their loss parameters resolved (defaults filled in, as verify reports them), so that
+    ``params={}`` and the explicit defaults are one cell.  A cell whose parameters do not resolve is kept
+    as it is (it becomes an ``error`` row)."""
+    from .losses import get_loss
+
+    memo: dict = {}
+    out = []
+    for c in cells:
+        k = (c.loss, c.params)
+        if k not in memo:
+            try:
+                resolved = get_loss(c.loss).resolve_params(dict(c.params))
+                memo[k] = tuple(sorted((n, v.item() if hasattr(v, "item") else v) for n, v in resolved.items()))
+            except Exception:  # noqa: BLE001 - reported by the cell itself
+                memo[k] = c.params
+        out.append(Cell(c.loss, c.M, c.d, memo[k], c.claim))
+    return out
+
+
 def parse_int_list(text: str, name: str) -> list[int]:
     """'2,3,8' or '2:17' (inclusive range) or '2:17:3' → list of ints (duplicates dropped, order kept)."""
     out: list[int] = []
@@ -481,7 +501,7 @@ def run(cells: list[Cell], store, opts: SweepOptions | None = None, *, backend=N
         raise
     summary = SweepSummary(path=getattr(st, "path", str(store)))
     t0 = time.perf_counter()
-    keyed = list(dict.fromkeys((cell_key(c, opts), c) for c in cells))
+    keyed = list(dict.fromkeys((cell_key(c, opts), c) for c in canonical(cells)))
     summary.total = len(keyed)
     done_keys = set() if force else st.done_keys()
     todo = deque((k, c) for k, c in keyed if k not in done_keys)

@@ -64,6 +64,14 @@ def test_cell_key_holds_every_solver_option():
     assert sweep.cell_key(c, sweep.SweepOptions(restarts=2, hessian=False, keep_points=True)) == base
 
 
+def test_library_cells_and_cli_cells_share_keys(tmp_path, capsys):
+    """params={} and the explicit defaults are one cell: a library run finds the CLI's rows done."""
+    db = tmp_path / "s.sqlite"
+    assert main(["sweep", "--loss", "kcl", "--M", "2", "--d", "2", "--store", str(db), *TINY]) == 0
+    s = sweep.run(sweep.grid(["kcl"], [2], [2]), str(db), OPTS, workers=0)
+    assert s.skipped == 1 and s.done == 0
+
+
 def test_ranges():
     assert sweep.parse_int_list("2:5,3,8", "--M") == [2, 3, 4, 5, 8]
     for bad in ("5:2", "a", "2:", "2:9:0", "", "1:3:4:5"):
