@@ -143,6 +143,11 @@ def check_store(path: str) -> str:
         raise ArgumentError(f"{path}: is a directory; give a store file")
     elif not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise ArgumentError(f"{path}: directory {os.path.dirname(os.path.abspath(path))!r} does not exist")
+    elif os.path.isfile(path) and os.path.getsize(path) > 0:
+        stats = ReadStats()
+        rows = read_jsonl(path, stats)
+        if not any("loss" in r and "verdict" in r for r in rows):
+            raise ArgumentError(f"{path}: not a hemtools store (no line is a sweep result)")
     return kind
 
 
@@ -425,10 +430,7 @@ def read_rows(path: str, stats: ReadStats | None = None) -> list[dict]:
         raise ArgumentError(f"{path}: no such file")
     kind = check_store(path)
     if kind == "jsonl":
-        rows = latest_per_cell(read_jsonl(path, stats))
-        if stats is not None and stats.skipped and not rows:
-            raise ArgumentError(f"{path}: not a hemtools store (no line is a JSON object)")
-        return rows
+        return latest_per_cell(read_jsonl(path, stats))
     if os.path.getsize(path) == 0:
         return []
     con = _ro_connect(path)

@@ -281,7 +281,7 @@ def _import(args) -> int:
 
     if not os.path.isfile(args.source):
         raise ArgumentError(f"{args.source}: no such file")
-    if stores.kind_of(args.source) != "jsonl":
+    if stores.check_store(args.source) != "jsonl":
         raise ArgumentError(f"{args.source}: import reads JSON lines (use `sweep export --jsonl` first)")
     if stores.check_store(args.store) != "sqlite":
         raise ArgumentError(f"{args.store}: import writes an SQLite store (.sqlite)")
