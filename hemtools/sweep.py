@@ -272,6 +272,7 @@ class LocalBackend:
 
     @property
     def slots(self) -> int:
+        """Cells in flight at once: one per worker, so that a worker's death is blamed on its own cell."""
         return max(1, self.workers)
 
     def describe(self) -> str:
@@ -366,7 +367,9 @@ class DaskBackend:
 
     @property
     def slots(self) -> int:
-        return self._slots
+        """Cells in flight at once: two per worker thread, so that no worker waits for the round trip
+        through this process (Dask itself reschedules the cell of a dead worker)."""
+        return 2 * self._slots
 
     def describe(self) -> str:
         return f"Dask {self.address} ({self._slots} worker thread(s))"

@@ -209,3 +209,69 @@ def render(rep: dict) -> str:
                          f"{_fmt(c['reference'], '.6g'):>14} {_fmt(c['gap']):>10} {c['configuration'] or '-'!s:<20} "
                          f"{_fmt(c['seconds']):>8}" + (f"  {c['reason']}" if c["reason"] else ""))
     return "\n".join(lines) + "\n"
+
+
+def report_figure(rows: list[dict], path: str | None = None):
+    """One row of panels per (loss, params): the (M, d) phase diagram coloured by verdict with the
+    M = d+1 staircase (left of it: a regular simplex exists), |value − simplex value| (log scale) and the
+    seconds per cell.  Cells absent from the rows are blank; several rows of one (M, d) (other options)
+    show the last one."""
+    import numpy as np
+    from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from .plots import VERDICT_COLORS, save
+
+    rep = summarize(rows)
+    groups = rep["groups"]
+    if not groups:
+        raise ArgumentError("no sweep rows to draw")
+    codes = {v: i for i, v in enumerate(VERDICTS)}
+    cmap = ListedColormap([VERDICT_COLORS[v] for v in VERDICTS])
+    fig = Figure(figsize=(14, 3.9 * len(groups) + 0.8), layout="constrained")
+    axes = fig.subplots(len(groups), 3, squeeze=False)
+    for (ax_v, ax_g, ax_s), g in zip(axes, groups):
+        Ms = sorted({c["M"] for c in g["cells"]})
+        ds = sorted({c["d"] for c in g["cells"]})
+        verdict = np.full((len(ds), len(Ms)), np.nan)
+        gap = np.full_like(verdict, np.nan)
+        secs = np.full_like(verdict, np.nan)
+        for c in g["cells"]:
+            i, j = ds.index(c["d"]), Ms.index(c["M"])
+            verdict[i, j] = codes.get(c["verdict"], codes["error"])
+            if c["gap"] is not None:
+                gap[i, j] = max(abs(c["gap"]), 1e-17)
+            if c["seconds"] is not None:
+                secs[i, j] = c["seconds"]
+        label = g["loss"] + (f" ({_params_label(g['params'])})" if g["params"] else "")
+        ax_v.imshow(np.ma.masked_invalid(verdict), cmap=cmap, vmin=-0.5, vmax=len(VERDICTS) - 0.5, origin="lower",
+                    aspect="auto")
+        ax_v.set_title(f"{label}: verdict")
+        if np.isfinite(gap).any():
+            im = ax_g.imshow(np.ma.masked_invalid(gap), origin="lower", aspect="auto", cmap="viridis",
+                             norm=LogNorm(vmin=np.nanmin(gap), vmax=max(np.nanmax(gap), np.nanmin(gap) * 10)))
+            fig.colorbar(im, ax=ax_g, label="|value − simplex value|")
+        ax_g.set_title("gap to the simplex value")
+        if np.isfinite(secs).any():
+            im = ax_s.imshow(np.ma.masked_invalid(secs), origin="lower", aspect="auto", cmap="magma")
+            fig.colorbar(im, ax=ax_s, label="seconds")
+        ax_s.set_title(f"seconds per cell (mean {_fmt(g['seconds_per_cell'])})")
+        for ax in (ax_v, ax_g, ax_s):
+            # the staircase M = d + 1: cells left of (and on) it admit a regular simplex
+            xs, ys = [], []
+            for row, d in enumerate(ds):
+                x = sum(1 for m in Ms if m <= d + 1) - 0.5
+                xs += [x, x]
+                ys += [row - 0.5, row + 0.5]
+            ax.plot(xs, ys, color="k", ls="--", lw=1.5)
+            ax.set_xticks(range(len(Ms)), [str(m) for m in Ms], fontsize=7)
+            ax.set_yticks(range(len(ds)), [str(d) for d in ds], fontsize=7)
+            ax.set_xlabel("number of pairs M")
+            ax.set_ylabel("dimension d")
+    fig.legend(handles=[Patch(color=VERDICT_COLORS[v], label=v) for v in VERDICTS], loc="outside lower center",
+               ncol=4, fontsize=8, title="verdict; dashed: M = d + 1 (left of it a regular simplex exists)")
+    fig.suptitle(f"Sweep report: {rep['rows']} cells")
+    if path is not None:
+        save(fig, path)
+    return fig

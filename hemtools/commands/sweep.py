@@ -58,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "seconds per cell, from an SQLite store or a JSON-lines file (opened read-only).")
     r.add_argument("store", metavar="STORE")
     r.add_argument("--json", action="store_true", help="print one JSON document")
-    r.add_argument("--plot", metavar="FILE", help="(M, d) phase diagram per loss (.png, .svg or .pdf)")
+    r.add_argument("--plot", metavar="FILE", help="per loss: (M, d) phase diagram by verdict with the M = d+1 "
+                   "staircase, gap to the simplex value, seconds per cell (.png, .svg or .pdf)")
     r.add_argument("--where", metavar="FILTER", default=None,
                    help="keep rows matching e.g. \"loss='dhel' and M<=8 and verdict!='confirmed'\" "
                         "(fields: loss M d verdict claim configuration host seconds value gap grad_norm "
@@ -250,9 +251,9 @@ def _report(args) -> int:
     if args.plot:
         if not rows:
             raise ArgumentError(f"--plot: no rows to draw in {args.store}" + (" after --where" if args.where else ""))
-        from hemtools import plots
+        from hemtools.sweep_report import report_figure
 
-        plots.phase_diagram(rows, args.plot)
+        report_figure(rows, args.plot)
         if not args.json:
             print(f"figure  {args.plot}")
     return 0
