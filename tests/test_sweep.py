@@ -303,3 +303,21 @@ def test_unreachable_dask_scheduler(tmp_path, capsys):
                              "--dask", "tcp://127.0.0.1:9", "--dask-timeout", "2", "--restarts", "2")
     assert code == 2 and "--dask: cannot reach a scheduler at tcp://127.0.0.1:9" in err and err.count("\n") == 1
     assert not db.exists()
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch):
+    import io
+
+    from hemtools.commands.sweep import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, expect in ((Tty(), ["2/2", "cell/s", "confirmed=1", "refuted=1"]), (io.StringIO(), ["[1/2] kcl M=2 d=2: confirmed"])):
+        monkeypatch.setattr("sys.stderr", stream)
+        bar = _Progress(2)
+        bar(1, 2, {"loss": "kcl", "M": 2, "d": 2, "verdict": "confirmed"})
+        bar(2, 2, {"loss": "kcl", "M": 3, "d": 2, "verdict": "refuted"})
+        bar.close()
+        assert all(e in stream.getvalue() for e in expect), stream.getvalue()

@@ -196,7 +196,7 @@ class _Progress:
             try:
                 from tqdm import tqdm
 
-                self.tq = tqdm(total=None, unit="cell", file=sys.stderr, dynamic_ncols=True)
+                self.tq = tqdm(total=total, unit="cell", file=sys.stderr)
             except ImportError:
                 pass
 
