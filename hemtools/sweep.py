@@ -259,7 +259,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, workers: int | None = None):
-        self.auto = workers is None  # the number of cores, at most one per cell to run, none for one cell
+        self.auto = workers is None  # see plan()
         self.workers = default_workers() if workers is None else int(workers)
         if self.workers < 0:
             raise ArgumentError(f"workers: expected an integer >= 0, got {workers}")
@@ -267,8 +267,11 @@ class LocalBackend:
         self.broken = False
 
     def plan(self, n_cells: int) -> None:
+        """Default workers: one per core, at most one per 4 cells to run; fewer than 8 cells run in this
+        process (a worker costs a torch import, 2-3 s, 15 s on a loaded machine)."""
         if self.auto:
-            self.workers = 0 if n_cells <= 1 else min(self.workers, n_cells)
+            n = min(self.workers, n_cells // 4)
+            self.workers = n if n >= 2 else 0
 
     @property
     def slots(self) -> int:

@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="result store: SQLite (default results.sqlite) or a .jsonl file")
     p.add_argument("--out", metavar="FILE.jsonl", default=None, help="JSON-lines store (one sweep at a time)")
     p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: the number of cores; 0 = in this process)")
+                   help="local worker processes (default: one per core, at most one per 4 cells; "
+                        "0 = in this process, the default for fewer than 8 cells)")
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run on Dask: tcp://scheduler:8786, or local:N for a local cluster of N workers")
     p.add_argument("--dask-timeout", type=float, default=10.0, metavar="S",
