@@ -389,6 +389,16 @@ class DaskBackend:
             self.cluster = LocalCluster(n_workers=self.n_local, threads_per_worker=1, processes=True,
                                         dashboard_address=None, silence_logs=logging.ERROR, env=pin)
             self.client = Client(self.cluster)
+            # Ctrl-C in a terminal reaches the whole process group: the sweep process stops the cluster;
+            # workers that handled it themselves would print tracebacks on the way out
+            from distributed.diagnostics.plugin import WorkerPlugin
+
+            class IgnoreSigint(WorkerPlugin):  # sent by value (cloudpickle)
+                def setup(self, worker):
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+            register = getattr(self.client, "register_plugin", None) or self.client.register_worker_plugin
+            register(IgnoreSigint(), name="hemtools-ignore-sigint")
         else:
             try:
                 self.client = Client(self.address, timeout=f"{self.connect_timeout}s")

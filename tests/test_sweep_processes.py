@@ -105,9 +105,11 @@ def gone(pids, timeout: float = 15) -> None:
 
 
 def start(db, *extra) -> subprocess.Popen:
+    """The sweep in a session of its own, as a terminal would run it (Ctrl-C = SIGINT to the group)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "hemtools", "sweep", *GRID, "--store", str(db), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
 
 
 def wait_rows(db, n: int, p: subprocess.Popen, timeout: float = 240) -> None:
@@ -149,12 +151,15 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, reference, backend):
     assert table(db) == reference
 
 
-def test_ctrl_c_stores_what_finished_and_says_how_to_resume(tmp_path, reference):
+@pytest.mark.parametrize("backend", [["--workers", "2"], ["--dask", "local:2"]])
+def test_ctrl_c_stores_what_finished_and_says_how_to_resume(tmp_path, reference, backend):
+    if "--dask" in backend:
+        pytest.importorskip("distributed")
     db = tmp_path / "s.sqlite"
-    p = start(db, "--workers", "2")
+    p = start(db, *backend)
     wait_rows(db, 1, p)
     kids = children(p.pid)
-    p.send_signal(signal.SIGINT)
+    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C: the sweep and its workers get it
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert "interrupted" in err and "Run the same command again to resume" in err and "Traceback" not in err
