@@ -28,6 +28,7 @@ import math
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -187,6 +188,21 @@ class SqliteStore:
 
                 self.con.execute("INSERT INTO hemtools_schema VALUES (?, ?, ?)", (SCHEMA_VERSION, _now(), __version__))
             self._beat()
+        # a thread with its own connection keeps the heartbeat while a long cell blocks the sweep loop
+        self._stop = threading.Event()
+        self._beater = threading.Thread(target=self._beat_forever, daemon=True)
+        self._beater.start()
+
+    def _beat_forever(self) -> None:
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            while not self._stop.wait(STALE_S / 8):
+                try:
+                    con.execute("UPDATE owners SET heartbeat=? WHERE owner=?", (time.time(), self.owner))
+                except sqlite3.Error:
+                    pass
+        finally:
+            con.close()
 
     # transactions ----------------------------------------------------------------------------------------
     class _Tx:
@@ -232,7 +248,8 @@ class SqliteStore:
             except ProcessLookupError:
                 return True
             except PermissionError:
-                pass
+                return False
+            return False
         return time.time() - beat > STALE_S
 
     def claim(self, key: str, *, force: bool = False) -> str:
@@ -291,6 +308,7 @@ class SqliteStore:
         self.writes += 1
 
     def close(self) -> None:
+        self._stop.set()
         try:
             with self._tx():
                 self.con.execute("DELETE FROM leases WHERE owner=?", (self.owner,))

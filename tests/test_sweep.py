@@ -9,6 +9,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -151,11 +152,22 @@ def test_two_sweeps_share_one_store_without_computing_a_cell_twice(tmp_path):
 def test_a_dead_sweeps_lease_is_taken_over(tmp_path):
     db = str(tmp_path / "s.sqlite")
     cells = sweep.grid(["kcl"], [2], [2])
-    with stores.SqliteStore(db, owner="gone") as st:
-        st.con.execute("UPDATE owners SET pid=?, heartbeat=0 WHERE owner='gone'", (2 ** 22 + 12345,))
-        assert st.claim(sweep.cell_key(cells[0], OPTS)) == "claimed"
-        st.con.close()  # dies without releasing (no close())
-        st.close = lambda: None
+    key = sweep.cell_key(sweep.canonical(cells)[0], OPTS)
+    ghost = stores.SqliteStore(db, owner="gone")
+    ghost._stop.set()  # no heartbeat thread: it "dies" below without releasing its lease
+    assert ghost.claim(key) == "claimed"
+    other = stores.SqliteStore(db)
+    # another host, fresh heartbeat: alive, its cell is busy; a stale heartbeat: dead
+    ghost.con.execute("UPDATE owners SET host='elsewhere', heartbeat=? WHERE owner='gone'", (time.time(),))
+    assert other.state(key) == "busy" and other.claim(key) == "busy"
+    ghost.con.execute("UPDATE owners SET heartbeat=0 WHERE owner='gone'")
+    assert other.state(key) == "free"
+    # this host, a pid that is gone: dead at once, whatever the heartbeat
+    ghost.con.execute("UPDATE owners SET host=?, pid=?, heartbeat=? WHERE owner='gone'",
+                      (other.host, 2 ** 22 + 12345, time.time()))
+    assert other.state(key) == "free"
+    other.close()
+    ghost.con.close()
     s = sweep.run(cells, db, OPTS, workers=0)
     assert s.done == 1 and len(table(db)) == 1
 
