@@ -214,8 +214,14 @@ def _run_cell(cell: Cell, opts: SweepOptions, key: str, seed: int) -> dict:
             out.pop("points", None)
             out.pop("history", None)
         json.dumps(out, allow_nan=False)  # a row that cannot be stored is an error row, not a lost sweep
-    except Exception as exc:  # a bad cell is a result, not the end of the sweep
+    except (Exception, SystemExit) as exc:  # a bad cell is a result, not the end of the sweep
         out = _error_row(cell, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArgumentError) else str(exc))
+    except KeyboardInterrupt as exc:
+        # Ctrl-C reaches only the main thread of the sweep process (workers ignore SIGINT): anywhere else
+        # a KeyboardInterrupt was raised by user code
+        if not _IN_WORKER and threading.current_thread() is threading.main_thread():
+            raise
+        out = _error_row(cell, f"KeyboardInterrupt raised in the cell {exc}".strip())
     out.update(cell=key, cell_seed=seed, options=opts.key_dict(), host=socket.gethostname(),
                finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                hemtools_version=__version__, torch_version=torch.__version__)
@@ -240,7 +246,12 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
+_IN_WORKER = False
+
+
 def _worker_init(parent: int) -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep process's to handle
     _pin_threads()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()

@@ -130,6 +130,14 @@ def test_a_raising_cell_is_an_error_row_and_is_recomputed(tmp_path, capsys):
     assert {r["verdict"] for r in stores.read_rows(str(db))} != {"error"} and len(table(db)) == 2
 
 
+def test_user_code_that_exits_is_an_error_row(tmp_path):
+    src = tmp_path / "quitter.py"
+    src.write_text("import sys\n\ndef f(U, V):\n    sys.exit(3)\n")
+    s = sweep.run(sweep.grid([f"{src}:f", "kcl"], [2], [2]), str(tmp_path / "s.sqlite"), OPTS, workers=0)
+    assert s.verdicts == {"error": 1, "confirmed": 1}
+    assert any("SystemExit" in r.get("reason", "") for r in s.results)
+
+
 def test_two_sweeps_share_one_store_without_computing_a_cell_twice(tmp_path):
     """Two sweeps (threads here, processes in test_sweep_processes) on one store: every cell once."""
     db = str(tmp_path / "s.sqlite")
