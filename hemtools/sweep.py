@@ -198,8 +198,11 @@ def _error_row(cell: Cell, reason: str) -> dict:
     return {**cell.to_dict(), "verdict": "error", "reason": reason}
 
 
-def _run_cell(cell: Cell, opts: SweepOptions, key: str, seed: int) -> dict:
-    """verify one cell; never raises for a bad cell (stored as ``error`` with its message)."""
+def _run_cell(cell: Cell, opts: SweepOptions, key: str | None = None, seed: int | None = None) -> dict:
+    """verify one cell; never raises for a bad cell (stored as ``error`` with its message).  ``key`` and
+    ``seed`` default to the cell's (:func:`cell_key`, :func:`cell_seed`)."""
+    key = cell_key(cell, opts) if key is None else key
+    seed = cell_seed(key) if seed is None else seed
     _pin_threads()
     import torch
 
@@ -214,8 +217,10 @@ def _run_cell(cell: Cell, opts: SweepOptions, key: str, seed: int) -> dict:
             out.pop("points", None)
             out.pop("history", None)
         json.dumps(out, allow_nan=False)  # a row that cannot be stored is an error row, not a lost sweep
-    except (Exception, SystemExit) as exc:  # a bad cell is a result, not the end of the sweep
+    except Exception as exc:  # a bad cell is a result, not the end of the sweep
         out = _error_row(cell, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArgumentError) else str(exc))
+    except SystemExit as exc:  # sys.exit() anywhere in the cell's code must not end the sweep (or a worker)
+        out = _error_row(cell, f"sys.exit({exc.code!r}) was called while verifying this cell")
     except KeyboardInterrupt as exc:
         # Ctrl-C reaches only the main thread of the sweep process (workers ignore SIGINT): anywhere else
         # a KeyboardInterrupt was raised by user code
