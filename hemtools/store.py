@@ -123,6 +123,8 @@ def check_sqlite(path: str) -> None:
         con = _ro_connect(path)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:  # an empty database, or a store another sweep is creating right now
+                return
             if "hemtools_schema" not in tables or "cells" not in tables:
                 raise ArgumentError(f"{path}: not a hemtools store (an SQLite database without hemtools tables)")
             row = con.execute("SELECT version FROM hemtools_schema").fetchone()

@@ -282,6 +282,16 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, capsys, extra, mess
     assert not db.exists()  # nothing created
 
 
+def test_an_empty_database_is_a_new_store(tmp_path):
+    """Two sweeps started together: the second may see the file the first is creating, with no table yet."""
+    db = tmp_path / "s.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    assert stores.check_store(str(db)) == "sqlite"
+    assert sweep.run(sweep.grid(["kcl"], [2], [2]), str(db), OPTS, workers=0).done == 1
+
+
 def test_foreign_files_and_other_schemas_are_refused_untouched(tmp_path, capsys):
     cases = {}
     text = tmp_path / "notes.sqlite"
