@@ -61,3 +61,20 @@ def test_int_default_takes_a_float_value(user_file):
 def test_str_default_stays_text(user_file):
     # before: `--param name=1` for a parameter whose default is text arrived as the int 1
     assert _verify(f"{user_file.name}:str_default", "--param", "name=1") == 0
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    # before: write_atomic's mkstemp left every figure/result with mode 0600 (unreadable by the group or a
+    # web server), unlike any file the user writes with the same umask
+    from hemtools.commands._common import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "fig.svg"
+        write_atomic(str(path), "<svg/>")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        path.chmod(0o600)  # an existing file keeps its own mode
+        write_atomic(str(path), "<svg/>")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
