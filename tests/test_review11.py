@@ -78,3 +78,69 @@ def test_written_files_follow_the_umask(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+# --------------------------------------------------------------------------------------------------------
+# InfoNCE, M = 9, d = 3, claim `aligned`: a measured refutation, not an artefact of the candidate set.
+# The best aligned configuration is the minimiser of the loss restricted to U = V (an energy problem for 9
+# points on S^2).  Solved directly, every restart reaches the same value, and at that configuration the
+# full gradient has equal and opposite u- and v-parts that do not vanish: the aligned optimum is not even a
+# critical point of the loss on pairs, so a misaligned point below it exists.  The decoupled losses (kcl,
+# dhel) are the control: their u- and v-parts vanish there and alignment holds.
+
+def _restricted_optimum(name, M, d, restarts):
+    from hemtools.losses.registry import LossSpec, get_loss
+    from hemtools.optim import solve
+
+    spec = get_loss(name)
+    p = spec.resolve_params({})
+    restricted = LossSpec(name=f"{name} on U = V", fn=lambda X: spec.fn(X, X, **p), params={}, kind="points",
+                          minimiser=None, batched=True)
+    res = solve(restricted, M, d, restarts=restarts, seed=1)
+    assert bool(res.converged.all())
+    vals = res.values.double()
+    return spec, p, vals, res.points[int(vals.argmin())]
+
+
+def _split_gradient(spec, p, X):
+    M = X.shape[0]
+    x = torch.cat([X, X]).detach().clone().requires_grad_(True)
+    val = spec.objective(M, p)(x[None]).sum()
+    (g,) = torch.autograd.grad(val, x)
+    g = g - (g * x).sum(-1, keepdim=True) * x
+    return float(g[:M].norm()), float(g[M:].norm()), float((g[:M] + g[M:]).norm())
+
+
+def test_infonce_aligned_optimum_is_not_critical_at_M9_d3():
+    from hemtools.optim import solve
+
+    M, d = 9, 3
+    spec, p, vals, X = _restricted_optimum("infonce", M, d, restarts=4)
+    aligned_min = float(vals.min())
+    assert float(vals.max() - vals.min()) < 1e-9  # every restart of the aligned problem agrees
+    gu, gv, gsum = _split_gradient(spec, p, X)
+    assert gsum < 1e-10  # X is a minimiser along U = V ...
+    assert gu > 1e-5 and gv > 1e-5  # ... but not a critical point of the loss on pairs (measured 4.6e-4)
+    full = solve("infonce", M, d, x0=torch.cat([X, X])[None])
+    P = full.points[0]
+    assert bool(full.converged[0])
+    assert float((P[:M] - P[M:]).norm(dim=-1).max()) > 1e-4  # measured 1.6e-3: misaligned
+    assert float(full.values[0]) < aligned_min - 1e-7  # measured 0.8050074961 < 0.8050084230
+
+
+@pytest.mark.parametrize("name", ["kcl", "dhel"])
+def test_decoupled_losses_aligned_optimum_is_critical_at_M9_d3(name):
+    spec, p, _, X = _restricted_optimum(name, 9, 3, restarts=2)
+    gu, gv, _ = _split_gradient(spec, p, X)
+    assert gu < 1e-10 and gv < 1e-10
+
+
+@pytest.mark.slow
+def test_verify_refutes_infonce_aligned_M9_d3_below_the_aligned_optimum(capsys):
+    import json
+
+    assert main(["verify", "--loss", "infonce", "--M", "9", "--d", "3", "--claim", "aligned", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    _, _, vals, _ = _restricted_optimum("infonce", 9, 3, restarts=4)
+    assert report["verdict"] == "refuted"
+    assert report["value"] < float(vals.min()) - 1e-7  # below the best aligned configuration, measured
