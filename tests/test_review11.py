@@ -144,3 +144,20 @@ def test_verify_refutes_infonce_aligned_M9_d3_below_the_aligned_optimum(capsys):
     _, _, vals, _ = _restricted_optimum("infonce", 9, 3, restarts=4)
     assert report["verdict"] == "refuted"
     assert report["value"] < float(vals.min()) - 1e-7  # below the best aligned configuration, measured
+
+
+def test_aligned_candidate_polished_on_the_claim_set_when_its_polish_leaves_alignment():
+    # before: when the full polish of every aligned construction left alignment, verify weighed the
+    # refuting minimum against the constructions *as built* (not minimised over aligned configurations), so a
+    # misaligned local minimum above the aligned optimum could refute. Now such a candidate is also polished
+    # on U = V and the aligned optimum is a candidate.
+    from hemtools import candidates
+    from hemtools.losses.registry import get_loss
+    from hemtools.tolerances import tolerances
+
+    spec, p, vals, X = _restricted_optimum("infonce", 9, 3, restarts=2)
+    cands = candidates.polish(get_loss("infonce"), p, 9, 3, [("aligned optimum", X)], dtype=torch.float64,
+                              device="cpu", tol=None, config_tol=tolerances(torch.float64).config)
+    best = candidates.best_aligned(cands, tolerances(torch.float64).config)
+    assert best is not None
+    assert abs(best.value - float(vals.min())) < 1e-10
