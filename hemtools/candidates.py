@@ -104,6 +104,7 @@ def _polish_on_claim_set(spec, params, M, d, starts, start_values, f, *, dtype, 
     on U = V, a point problem): the best aligned value, not the value as built, is what a misaligned
     minimum must be below.  grad_norm is the full Riemannian gradient there (nonzero when the aligned
     optimum is not a critical point of the loss on pairs)."""
+    from . import sphere
     from .losses.registry import LossSpec
 
     on_claim = LossSpec(name=f"{spec.name} on U = V", fn=lambda X: f(torch.cat([X, X], dim=-2)), params={},
@@ -113,8 +114,6 @@ def _polish_on_claim_set(spec, params, M, d, starts, start_values, f, *, dtype, 
     out = []
     for i, (name, _) in enumerate(starts):
         pts = torch.cat([res.points[i], res.points[i]]).to(torch.float64)
-        from . import sphere
-
         _, eg, _ = sphere.value_and_egrad(f, pts.unsqueeze(0))
         gn = float(sphere.norm(sphere.project(pts.unsqueeze(0), eg))[0])
         out.append(Candidate(name=f"{name} polished on U = V", start_value=start_values[i],

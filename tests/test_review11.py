@@ -155,7 +155,7 @@ def test_aligned_candidate_polished_on_the_claim_set_when_its_polish_leaves_alig
     from hemtools.losses.registry import get_loss
     from hemtools.tolerances import tolerances
 
-    spec, p, vals, X = _restricted_optimum("infonce", 9, 3, restarts=2)
+    _, p, vals, X = _restricted_optimum("infonce", 9, 3, restarts=2)
     cands = candidates.polish(get_loss("infonce"), p, 9, 3, [("aligned optimum", X)], dtype=torch.float64,
                               device="cpu", tol=None, config_tol=tolerances(torch.float64).config)
     best = candidates.best_aligned(cands, tolerances(torch.float64).config)
