@@ -92,6 +92,33 @@ def polish(spec, params, M: int, d: int, starts: list[tuple[str, Tensor]], *, dt
         out.append(Candidate(name=name, start_value=float(v0[i]), value=float(res.values[i]),
                              grad_norm=float(res.grad_norms[i]), converged=bool(res.converged[i]),
                              alignment=align, points=pts))
+    left = [i for i, c in enumerate(out) if spec.kind == "pairs" and c.alignment > config_tol]
+    if left:
+        out += _polish_on_claim_set(spec, params, M, d, [starts[i] for i in left], [float(v0[i]) for i in left],
+                                    f, dtype=dtype, device=device, tol=tol)
+    return out
+
+
+def _polish_on_claim_set(spec, params, M, d, starts, start_values, f, *, dtype, device, tol) -> list[Candidate]:
+    """Aligned constructions whose polish left alignment, minimised over aligned configurations (the loss
+    on U = V, a point problem): the best aligned value, not the value as built, is what a misaligned
+    minimum must be below.  grad_norm is the full Riemannian gradient there (nonzero when the aligned
+    optimum is not a critical point of the loss on pairs)."""
+    from . import sphere
+    from .losses.registry import LossSpec
+
+    on_claim = LossSpec(name=f"{spec.name} on U = V", fn=lambda X: f(torch.cat([X, X], dim=-2)), params={},
+                        kind="points", minimiser=None, batched=True)
+    x0 = torch.stack([a.to(torch.float64) for _, a in starts])
+    res = solve(on_claim, M, d, x0=x0, dtype=dtype, device=device, tol=tol)
+    out = []
+    for i, (name, _) in enumerate(starts):
+        pts = torch.cat([res.points[i], res.points[i]]).to(torch.float64)
+        _, eg, _ = sphere.value_and_egrad(f, pts.unsqueeze(0))
+        gn = float(sphere.norm(sphere.project(pts.unsqueeze(0), eg))[0])
+        out.append(Candidate(name=f"{name} polished on U = V", start_value=start_values[i],
+                             value=float(res.values[i]), grad_norm=gn, converged=bool(res.converged[i]),
+                             alignment=0.0, points=pts))
     return out
 
 

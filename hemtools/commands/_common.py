@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
 
@@ -157,6 +158,7 @@ def write_atomic(path: str, data: bytes | str) -> None:
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".hemtools-", dir=d)
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600: give the mode an ordinary write would
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
@@ -164,6 +166,16 @@ def write_atomic(path: str, data: bytes | str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _file_mode(path: str) -> int:
+    """The mode of the file being replaced, or 0666 less the umask for a new one."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def print_json(obj) -> bool:

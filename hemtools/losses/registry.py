@@ -57,7 +57,7 @@ class Param:
     low_open: bool = True
     high_open: bool = True
     choices: tuple[str, ...] | None = None
-    kind: str = "float"  # "float" | "int" | "bool" | "choice" | "expr" (a formula or a callable) | "any"
+    kind: str = "float"  # "float" | "int" | "number" | "text" | "bool" | "choice" | "expr" | "any"
     doc: str = ""
 
     def describe_range(self) -> str:
@@ -80,6 +80,8 @@ class Param:
         where = f"{self.name} (loss {loss})" if loss else self.name
         if self.kind == "any":
             return parse_untyped(value)
+        if self.kind == "text":  # a user parameter with a text default: `--param name=1` is the text "1"
+            return getattr(value, "text", value)
         if self.kind == "bool":
             parsed = parse_bool(value)
             if parsed is None:
@@ -103,6 +105,8 @@ class Param:
             if num != int(num):
                 raise ArgumentError(f"{where}: expected {self.describe_range()}, got {value!r}")
             num = int(num)
+        elif self.kind == "number" and _integral(value):  # a user's int default (`n=3`) stays an int
+            num = int(num)
         bad_low = self.low is not None and (num <= self.low if self.low_open else num < self.low)
         bad_high = self.high is not None and (num >= self.high if self.high_open else num > self.high)
         if bad_low or bad_high:
@@ -112,6 +116,16 @@ class Param:
     def to_dict(self) -> dict:
         return {"name": self.name, "default": self.default if not callable(self.default) else repr(self.default),
                 "range": self.describe_range(), "doc": self.doc}
+
+
+def _integral(value: Any) -> bool:
+    """An int, or command-line text that is an integer literal ("3", not "3.0")."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    text = getattr(value, "text", None)
+    return isinstance(text, str) and text.strip().lstrip("+-").isdigit()
 
 
 def parse_bool(value: Any) -> bool | None:
@@ -533,11 +547,15 @@ def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
                 default = p.default
                 if isinstance(default, bool) or p.annotation in (bool, "bool"):
                     kind = "bool"
+                elif isinstance(default, str):
+                    kind = "text"
                 elif not isinstance(default, (int, float)):
                     kind = "any"
                 else:
-                    # `tau=1` is a number, not a promise of integers: int only when annotated so
-                    kind = "int" if p.annotation in (int, "int") else "float"
+                    # `tau=1` is a number, not a promise of integers: int only when annotated so; an int
+                    # default keeps integer values ints ("number"), `--param tau=0.5` is still accepted
+                    kind = "int" if p.annotation in (int, "int") else ("number" if isinstance(default, int)
+                                                                        else "float")
                 params[p.name] = Param(p.name, default, kind=kind)
     doc = (inspect.getdoc(fn) or "").strip().splitlines()
     return LossSpec(name=name, fn=fn, params=params, kind="pairs", minimiser="aligned_simplex", family="user",
