@@ -90,7 +90,7 @@ def relax(X: Tensor, kernel: str, params: dict, *, rtol: float = 1e-8, max_iter:
     """
     c, eta_zh, max_backtracks = 1e-4, 0.85, 40
     X = sphere.normalize(X.to(torch.float64))
-    B, N, d = X.shape
+    B, N, _ = X.shape
     rad = math.sqrt(N)
     out_x, out_v = X.clone(), torch.full((B,), math.nan, dtype=X.dtype, device=X.device)
     out_g, out_s = torch.full_like(out_v, math.nan), torch.full_like(out_v, math.nan)
@@ -154,4 +154,4 @@ def relax(X: Tensor, kernel: str, params: dict, *, rtol: float = 1e-8, max_iter:
                    converged=finite & (out_g <= rtol * out_s), history_grad_norms=torch.stack(hist_rows))
 
 
-__all__ = ["relax", "value_and_egrad", "egrad_scale", "Relaxed"]
+__all__ = ["Relaxed", "egrad_scale", "relax", "value_and_egrad"]

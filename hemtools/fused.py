@@ -16,12 +16,11 @@ tests/test_fused.py checks value, gradient and HVP against autograd (Taylor slop
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
-
-from . import sphere
 
 Tensor = torch.Tensor
 METHOD = "closed form"  # SolveResult.hessian_method when these products were used
@@ -83,7 +82,7 @@ class PairKernelLoss:
         val, W, _ = self._eval(X, False)
         return val, 2.0 * (W @ X)
 
-    def model(self, X: Tensor) -> "FusedModel":
+    def model(self, X: Tensor) -> FusedModel:
         X = X.detach()
         val, W, W2 = self._eval(X, True)
         eg = 2.0 * (W @ X)
@@ -138,4 +137,4 @@ def for_loss(spec, M: int, params: Mapping[str, Any]) -> PairKernelLoss | None:
     return PairKernelLoss([(A_al, fa), (A_un, fu)])
 
 
-__all__ = ["PairKernelLoss", "FusedModel", "for_loss", "METHOD"]
+__all__ = ["METHOD", "FusedModel", "PairKernelLoss", "for_loss"]
