@@ -6,7 +6,8 @@ Rows
   1. KCL M=8 d=16, one start, to gradient 1e-12 (target: <= 0.3 s after imports)
   2. the same with 8 and 64 restarts batched (target: 64 restarts <= 3x one)
   3. pymanopt TrustRegions on the same problem, tolerance 1e-10, same process (if pymanopt is installed:
-     `pip install -e .[bench]`), one start and 8 sequential starts (target: hemtools >= 5x faster)
+     `pip install -e .[bench]`), one start and 8 sequential starts (target: hemtools >= 5x faster); and
+     hemtools on the autograd path (hemtools.fused switched off), the solver before issue 13
   4. Gaussian energy, M=4096, d=32: seconds per solver iteration against one Gram matmul + exp on the same
      tensors (target: <= 3x)
 
@@ -88,6 +89,18 @@ def main(argv=None) -> int:
             rows.append(("pymanopt TrustRegions, 1 start, tol 1e-10", f"{tp:.4f} s",
                          f"grad {res.gradient_norm:.1e}, {res.iterations} it",
                          f"hemtools {t_h10:.4f} s: {tp / t_h10:.1f}x faster (target >= 5x: {'met' if tp / t_h10 >= 5 else 'MISSED'})"))
+            # the same solve through autograd (no closed-form derivatives, switch 1e-3): the path before issue 13
+            from hemtools import fused
+
+            real = fused.for_loss
+            fused.for_loss = lambda *a, **k: None
+            try:
+                t_ag, r_ag = timed(lambda: solve("kcl", M, d, restarts=1, seed=next(seeds), tol=1e-10), args.repeats)
+            finally:
+                fused.for_loss = real
+            rows.append(("hemtools via autograd, 1 start, tol 1e-10", f"{t_ag:.4f} s",
+                         f"grad {r_ag.grad_norms.max():.1e}, {int(r_ag.iterations.max())} it",
+                         f"pymanopt/this {tp / t_ag:.1f}x; closed-form path {t_ag / t_h10:.1f}x faster than this"))
             tp8 = 8 * tp
             rows.append(("pymanopt, 8 starts one after another", f"{tp8:.4f} s", "(8 x the row above)",
                          f"hemtools 8 batched {t8:.4f} s: {tp8 / t8:.1f}x faster"))

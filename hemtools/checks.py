@@ -771,7 +771,7 @@ class _Context:
                 where = "target oriented as the found minimiser"
             xh = (x_exact if matched else x).to(torch.float64)
             info, failure = _hessian_or_failure(self.f, xh, tols, where)
-            if info is not None and info.method_reason and res.hessian_method == "autograd":
+            if info is not None and info.method_reason and res.hessian_method != "differences":
                 notes.append(f"Hessian certificate: {info.method_reason}")
             if info is not None:
                 psd, zc = check_hessian(info)
