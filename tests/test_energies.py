@@ -269,19 +269,3 @@ def test_verify_extras_leave_losses_without_an_energy_alone():
     ex = energies.verify_extras(spec, {"t": 2.0, "gamma": 16.0, "kernel": "imq", "s": -1.0}, 12, 3, x, 0.0)
     assert ex["recognition"]["name"] == "icosahedron"
     assert ex["energy_baseline"]["kernel"] is None and "not one of the energies" in ex["energy_baseline"]["summary"]
-
-
-def test_c3_proof_script_quick_passes():
-    """proofs_numeric/c3_energies.py --quick (dhel and kcl on 6, 8 and 12 points in R^3) prints PASS."""
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.run([sys.executable, os.path.join(root, "proofs_numeric", "c3_energies.py"), "--quick"],
-                       capture_output=True, text=True, timeout=600,
-                       env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    last = p.stdout.splitlines()[-1]
-    assert last.startswith("PASS: C3 on 3 cells x 2 losses: 6 pass"), last
-    assert "cross_polytope" in p.stdout and "icosahedron" in p.stdout
