@@ -27,4 +27,12 @@ def _torch_threads():
     import torch
 
     torch.set_num_threads(1)
+    # pytester's in-process runs (test_plugin.py) drop every module first imported inside them; a C extension
+    # (scipy.special's numpy ufuncs) cannot be imported twice, so a later test importing it would fail with
+    # "cannot load module more than once".  Import them here, before any in-process run, so order never matters.
+    import scipy.linalg  # noqa: F401
+    import scipy.optimize  # noqa: F401
+    import scipy.sparse.linalg  # noqa: F401
+    import scipy.special  # noqa: F401
+    import scipy.stats  # noqa: F401
     yield
