@@ -61,9 +61,9 @@ def _namespace() -> dict:
     return ns
 
 
-def _check_tokens(text: str, name: str) -> None:
-    """Only numbers, the allowed names and arithmetic reach the parser."""
-    allowed = set(FUNCTIONS) | set(VARIABLES)
+def _check_tokens(text: str, name: str, extra: tuple[str, ...] = ()) -> None:
+    """Only numbers, the allowed names (and ``extra``) and arithmetic reach the parser."""
+    allowed = set(FUNCTIONS) | set(VARIABLES) | set(extra)
     try:
         toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
@@ -109,8 +109,6 @@ def parse_formula(value: Any, name: str = "formula"):
     x, or one that is not real-valued) — the CLI turns it into exit code 2.
     """
     import sympy as sp
-    from sympy.parsing.sympy_parser import (convert_xor, parse_expr, rationalize,
-                                            standard_transformations)
 
     x, tau = symbols()
     if isinstance(value, sp.Basic):
@@ -128,19 +126,7 @@ def parse_formula(value: Any, name: str = "formula"):
         if len(text) > MAX_FORMULA_LENGTH:
             raise ArgumentError(f"{name}: formula of {len(text)} characters; at most {MAX_FORMULA_LENGTH} accepted")
         _check_tokens(text, name)
-        # the names parse_expr's generated code refers to, and nothing else
-        globs = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol,
-                 "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "__builtins__": {}}
-        trans = standard_transformations + (convert_xor, rationalize)
-        try:
-            raw = parse_expr(text, local_dict=_namespace(), global_dict=globs, transformations=trans, evaluate=False)
-            _check_sizes(raw, text, name)
-            expr = parse_expr(text, local_dict=_namespace(), global_dict=globs, transformations=trans)
-        except ArgumentError:
-            raise
-        except (SyntaxError, TypeError, ValueError, tokenize.TokenError, AttributeError) as exc:
-            msg = getattr(exc, "msg", None) or (exc.args[0] if exc.args else type(exc).__name__)
-            raise ArgumentError(f"{name}: cannot parse {text!r}: {msg}") from None
+        expr = _parse(text, name, _namespace(), check_sizes=True)
     else:
         raise ArgumentError(f"{name}: expected a formula in x (e.g. 'exp(x/0.5)'), a sympy expression or a "
                             f"callable, got {value!r}")
@@ -153,6 +139,49 @@ def parse_formula(value: Any, name: str = "formula"):
     if x not in expr.free_symbols:
         raise ArgumentError(f"{name}: {text!r} is not a function of x (a formula in x is expected, e.g. 'exp(x/0.5)')")
     return expr
+
+
+def _parse(text: str, name: str, local: dict, check_sizes: bool = False):
+    """parse_expr on a text whose tokens were checked, with only ``local`` and sympy's number classes in scope."""
+    import sympy as sp
+    from sympy.parsing.sympy_parser import (convert_xor, parse_expr, rationalize,
+                                            standard_transformations)
+
+    # the names parse_expr's generated code refers to, and nothing else
+    globs = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol,
+             "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "__builtins__": {}}
+    trans = standard_transformations + (convert_xor, rationalize)
+    try:
+        if check_sizes:
+            raw = parse_expr(text, local_dict=local, global_dict=globs, transformations=trans, evaluate=False)
+            _check_sizes(raw, text, name)
+        return parse_expr(text, local_dict=local, global_dict=globs, transformations=trans)
+    except ArgumentError:
+        raise
+    except (SyntaxError, TypeError, ValueError, tokenize.TokenError, AttributeError) as exc:
+        msg = getattr(exc, "msg", None) or (exc.args[0] if exc.args else type(exc).__name__)
+        raise ArgumentError(f"{name}: cannot parse {text!r}: {msg}") from None
+
+
+def parse_template(text: str, names: dict, what: str = "template"):
+    """A loss's symbolic template (hemtools.losses.spec.SymbolicTemplate) → a sympy expression.
+
+    ``names`` maps every name the text may use besides :data:`FUNCTIONS` to a sympy symbol, number or function
+    (``sympy.Lambda``); the same restricted grammar as formulas, so a template declared by a plug-in runs no
+    Python."""
+    _check_tokens(text, what, tuple(names))
+    return _parse(text, what, {**_namespace(), **names})
+
+
+def scale_argument(value: Any, factor: float, name: str = "formula"):
+    """f(factor·x) for a formula f: a sympy expression for a string or sympy formula, a callable for a callable
+    (used to derive the α-CL form of a φ/ψ loss: ψ_α(x) = φ(x/2), since d_i² − d_ij² = 2(u_i·v_j − u_i·v_i))."""
+    import sympy as sp
+
+    if callable(value) and not isinstance(value, (str, sp.Basic)):
+        return lambda z, _f=value: _f(z * factor)
+    x, _ = symbols()
+    return parse_formula(value, name).xreplace({x: x * sp.nsimplify(factor)})
 
 
 # --------------------------------------------------------------------------------------------------------

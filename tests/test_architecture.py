@@ -152,6 +152,26 @@ def test_the_formula_compiler_is_a_leaf():
     assert graph()["hemtools.formula"] <= {"hemtools.errors"}
 
 
+def _module_level_imports(path: Path) -> set[str]:
+    """Top-level packages imported when the module is imported (not the lazy imports inside functions)."""
+    out = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_loss_modules_and_the_formula_compiler_do_not_import_sympy_at_import_time():
+    """A loss declares its symbolic template as a string; sympy is imported only when a formula is compiled
+    or ``symbolic`` parses the template (``hemtools --help`` and the registry stay light)."""
+    mods = {m: p for m, p in modules().items() if m.startswith("hemtools.losses") or m == "hemtools.formula"}
+    assert "hemtools.losses.spec" in mods
+    heavy = {m: "sympy" for m, p in mods.items() if "sympy" in _module_level_imports(p)}
+    assert not heavy, heavy
+
+
 def test_no_core_module_imports_the_cli_layer_beyond_the_known_ones():
     found = core_to_commands(graph())
     assert set(found) <= KNOWN_CORE_TO_COMMANDS, found

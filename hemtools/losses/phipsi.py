@@ -35,12 +35,13 @@ from ..errors import ArgumentError
 from ..formula import FUNCTIONS, Formula, compile_formula, parse_formula, probe
 from ._common import gram
 from .registry import Param, positive, register_loss
+from .spec import PhiPsi, SymbolicTemplate
 
 Tensor = torch.Tensor
 
 # the formula compiler lives in hemtools.formula; its names are re-exported here for existing callers
 __all__ = ["FUNCTIONS", "Formula", "compile_formula", "parse_formula", "probe", "off_diagonal_entries",
-           "outer_of_sums", "phipsi", "NAMED_INSTANCES", "PHIPSI_PARAMS"]
+           "outer_of_sums", "phipsi", "named_instances", "PHIPSI_PARAMS"]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -92,7 +93,10 @@ PHIPSI_PARAMS = [
 ]
 
 
-@register_loss("phipsi", params=PHIPSI_PARAMS, family="phipsi", check=_check)
+@register_loss("phipsi", params=PHIPSI_PARAMS, family="phipsi", check=_check,
+               phipsi=lambda p: PhiPsi(p["phi"], p["psi"], p["c1"], p["c2"]),
+               symbolic=SymbolicTemplate("psi(c1*S_uv + c2*S_uu)", {"uv": "phi(x_n - p)", "uu": "phi(x_n - p)"},
+                                         ("tau",), weights={"uv": "c1", "uu": "c2"}, representation="phipsi"))
 def phipsi(U: Tensor, V: Tensor, *, phi: Any = "exp(x/tau)", psi: Any = "log(1+x)", c1: float = 1.0,
            c2: float = 0.0, tau: float = 0.5) -> Tensor:
     """φ/ψ family: (1/M) Σ_i ψ( c1 Σ_{j≠i} φ(u_i·v_j − u_i·v_i) + c2 Σ_{j≠i} φ(u_i·u_j − u_i·v_i) )  (SPEC §1)."""
@@ -107,10 +111,16 @@ def phipsi(U: Tensor, V: Tensor, *, phi: Any = "exp(x/tau)", psi: Any = "log(1+x
     return outer_of_sums(f_phi, f_psi, blocks, tau).mean(-1)
 
 
-#: the named members of the family (SPEC §1), as parameters of ``phipsi``
-NAMED_INSTANCES = {
-    "infonce": dict(phi="exp(x/tau)", psi="log(1+x)", c1=1.0, c2=0.0),
-    "simclr": dict(phi="exp(x/tau)", psi="log(1+x)", c1=1.0, c2=1.0),
-    "dcl": dict(phi="exp(x/tau)", psi="log(x)", c1=1.0, c2=1.0),
-    "dhel": dict(phi="exp(x/tau)", psi="log(x)", c1=0.0, c2=1.0),
-}
+def named_instances() -> dict[str, dict]:
+    """The named members of the family (SPEC §1), as parameters of ``phipsi``: every registered loss that
+    declares a fixed φ/ψ form (``register_loss(..., phipsi=PhiPsi(...))``)."""
+    from .registry import registered
+
+    return {name: spec.forms.phipsi.as_params() for name, spec in registered().items()
+            if isinstance(spec.forms.phipsi, PhiPsi)}
+
+
+def __getattr__(name: str):
+    if name == "NAMED_INSTANCES":  # read from the registry on each access: a loss registered later is included
+        return named_instances()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

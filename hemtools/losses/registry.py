@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from ..errors import ArgumentError, UserCodeError
+from .spec import AlphaCL, EnergyBaseline, Forms, PhiPsi, SymbolicTemplate  # noqa: F401  (declared forms)
 
 Tensor = torch.Tensor
 
@@ -190,7 +191,8 @@ class LossSpec:
     ``"points"`` (an energy of one point set, N = M).  ``minimiser`` names the configuration the seed paper
     claims for M <= d+1: ``"aligned_simplex"`` (u_i = v_i, regular simplex), ``"simplex"`` (points form a
     regular simplex) or ``None`` (no claim).  ``check`` validates parameter combinations beyond single
-    ranges (raises ValueError).
+    ranges (raises ValueError).  ``forms``: what the loss declares about its φ/ψ, α-CL, energy-baseline and
+    symbolic forms (hemtools.losses.spec).
     """
 
     name: str
@@ -207,6 +209,7 @@ class LossSpec:
     user_code: bool = False  # evaluate through _call_user_loss: exceptions and results are checked
     required: tuple[str, ...] = ()  # keyword parameters without a default (user losses): must be given
     advice: Callable[[dict], list[str]] | None = None  # caveats that apply to given parameters
+    forms: Forms = Forms()
 
     def notes(self, params: Mapping[str, Any]) -> list[str]:
         """Caveats for these (resolved) parameters, e.g. a kernel that is not differentiable at the minimiser."""
@@ -380,10 +383,12 @@ _BUILTIN_MODULES = ("infonce", "dhel", "kcl", "energy", "phipsi", "alphacl")
 
 def register_loss(name: str, *, params: Sequence[Param] = (), kind: str = "pairs",
                   minimiser: str | None = "aligned_simplex", family: str = "", check=None,
-                  advice=None, replace: bool = False):
+                  advice=None, replace: bool = False, phipsi=None, alpha_cl=None, energy=None, symbolic=None):
     """Decorator: register ``fn`` under ``name`` with its parameters and metadata.
 
     The first line of the function's docstring becomes the one-line description in ``hemtools losses``.
+    ``phipsi``, ``alpha_cl``, ``energy``, ``symbolic``: the loss's forms (hemtools.losses.spec.Forms) — each the
+    form, a function of the resolved parameters returning it, or a string saying why there is none.
     """
     if kind not in ("pairs", "points"):
         raise ArgumentError(f"kind: expected 'pairs' or 'points', got {kind!r}")
@@ -395,6 +400,7 @@ def register_loss(name: str, *, params: Sequence[Param] = (), kind: str = "pairs
         _REGISTRY[name] = LossSpec(name=name, fn=fn, params={p.name: p for p in params}, kind=kind,
                                    minimiser=minimiser, family=family or fn.__module__.rsplit(".", 1)[-1],
                                    doc=doc[0] if doc else "", check=check, advice=advice,
+                                   forms=Forms(phipsi=phipsi, alpha_cl=alpha_cl, energy=energy, symbolic=symbolic),
                                    source="builtin" if fn.__module__.startswith("hemtools.") else fn.__module__)
         return fn
 

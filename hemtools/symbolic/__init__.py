@@ -54,7 +54,7 @@ from .closed_form import (ClosedForm, closed_form, closed_form_expr, representat
 from .conditions import PHI_DOMAIN, ConditionsReport, check_conditions, kernel_conditions
 from .core import (BLOCK_SUMS, CLOSED_FORM_RTOL, DIGITS, GAMMA, M_, P_, S_UU, S_UV, S_VU, S_VV, STATIONARY_ATOL,
                    TAU, T_, X_, XN, Z_, Finding, exact, is_zero)
-from .forms import SUPPORTED, KernelForm, LossForm, PhiPsiForm, kernel_expressions, loss_form
+from .forms import KernelForm, LossForm, PhiPsiForm, kernel_expressions, loss_form, supported
 from .report import SymbolicReport, analyse
 from .signs import Domain, SignDecision, decide_sign
 from .stationarity import stationarity
@@ -66,11 +66,11 @@ from .stationarity import _stationarity_full_gram as _stationarity_full_gram  # 
 
 __all__ = [
     "BLOCK_SUMS", "CHAIN_CASES", "CLOSED_FORM_RTOL", "DEFAULT_ATOMS", "DEFAULT_WEIGHTS", "DIGITS", "GAMMA", "M_",
-    "PHI_DOMAIN", "P_", "STATIONARY_ATOL", "SUPPORTED", "S_UU", "S_UV", "S_VU", "S_VV", "TAU", "T_", "XN", "X_",
+    "PHI_DOMAIN", "P_", "STATIONARY_ATOL", "S_UU", "S_UV", "S_VU", "S_VV", "TAU", "T_", "XN", "X_",
     "Z_", "ClosedForm", "ConditionsReport", "Domain", "Finding", "KernelForm", "LossForm", "PhiPsiForm",
     "SignDecision", "SymbolicReport", "alpha_cl_instance_check", "alpha_cl_numeric", "alpha_cl_section",
     "alpha_cl_symbolic", "analyse", "check_conditions", "closed_form", "closed_form_expr", "decide_sign", "exact",
     "expected_kcl_coefficients", "is_zero", "jensen_chain", "kcl_ustatistic", "kernel_conditions",
     "kernel_expressions", "loss_form", "representation_value", "simplex_inner_product", "simplex_points",
-    "stationarity", "template_value",
+    "stationarity", "supported", "template_value",
 ]

@@ -119,7 +119,7 @@ def alpha_cl_instance_check(name: str, params: Mapping[str, Any] | None = None, 
     p = spec.resolve_params(params)
     inst = A.instance(spec.name, p)
     if inst is None:
-        why = A.NOT_INSTANCES.get(spec.name, "no α-CL form is known for it")
+        why = A.alpha_cl_form(spec, p)[1] or "no α-CL form is known for it"
         return Finding("alpha_cl_instance", "n/a", f"{spec.name} is not an α-CL instance", why)
     gen = torch.Generator().manual_seed(seed)
     worst_v = worst_g = 0.0

@@ -10,9 +10,9 @@ from typing import Any, Mapping
 import sympy as sp
 
 from ..errors import ArgumentError
-from ..formula import compile_formula, translate
-from ..losses.phipsi import NAMED_INSTANCES
-from ..losses.registry import LossSpec, get_loss
+from ..formula import Formula, compile_formula, parse_template, translate
+from ..losses.alphacl import alpha_cl_form
+from ..losses.registry import LossSpec, get_loss, registered
 from .core import GAMMA, M_, P_, S_UU, S_UV, S_VU, S_VV, TAU, T_, XN, X_, Z_, exact
 
 
@@ -72,29 +72,6 @@ class LossForm:
         return e.subs(self.values)
 
 
-def _tau_form(name: str, p: dict) -> LossForm:
-    tau = TAU
-    e = lambda a: sp.exp(a / tau)  # noqa: E731
-    inner_e = e(XN)
-    ep = e(P_)
-    outers = {
-        "infonce": (sp.log(ep + S_UV) - P_ / tau, ("uv",)),
-        "simclr": (sp.log(ep + S_UV + S_UU) - P_ / tau, ("uv", "uu")),
-        "nt_xent": ((sp.log(ep + S_UV + S_UU) + sp.log(ep + S_VU + S_VV)) / 2 - P_ / tau, ("uv", "uu", "vu", "vv")),
-        "dcl": (sp.log(S_UV + S_UU) - P_ / tau, ("uv", "uu")),
-        "dhel": (sp.log(S_UU) - P_ / tau, ("uu",)),
-        "dhel_sym": (sp.log(S_UU) + sp.log(S_VV) - P_ / tau, ("uu", "vv")),
-    }
-    outer, blocks = outers[name]
-    form = LossForm(name=name, kind="pairs", params=p, outer=outer, inner={b: inner_e for b in blocks},
-                    symbols={"tau": tau}, values={tau: exact(p["tau"])})
-    if name in NAMED_INSTANCES:
-        inst = NAMED_INSTANCES[name]
-        phi, psi = compile_formula(inst["phi"], "phi"), compile_formula(inst["psi"], "psi")
-        form.phipsi = PhiPsiForm(phi.expr, psi.expr, inst["c1"], inst["c2"], sp.Integer(1), phi, psi, float(p["tau"]))
-    return form
-
-
 def kernel_expressions(kernel: str, t, s: float) -> tuple[sp.Expr, sp.Expr, bool]:
     """(K_A(z), K_U(z), singular_at_zero) in z = r², as in hemtools.losses.kcl (SPEC §1 table).
     singular_at_zero: a kernel is not differentiable (or not finite) at r = 0."""
@@ -117,79 +94,70 @@ def kernel_expressions(kernel: str, t, s: float) -> tuple[sp.Expr, sp.Expr, bool
     raise ArgumentError(f"kernel: expected one of gaussian, imq, log, riesz, gaussian_riesz, got {kernel!r}")
 
 
-def _kcl_form(name: str, p: dict) -> LossForm:
-    KA, KU, singular = kernel_expressions(p["kernel"], T_, p["s"])
-    r2 = lambda ip: 2 - 2 * ip  # noqa: E731  (unit vectors: ‖x − y‖² = 2 − 2 x·y)
-    if name == "kcl":
-        outer = -KA.subs(Z_, r2(P_)) + GAMMA / (M_ - 1) * S_UU
-        inner = {"uu": KU.subs(Z_, r2(XN))}
-    else:
-        outer = -2 * KA.subs(Z_, r2(P_)) + GAMMA / (M_ - 1) * (S_UU + S_VV)
-        inner = {"uu": KU.subs(Z_, r2(XN)), "vv": KU.subs(Z_, r2(XN))}
-    form = LossForm(name=name, kind="pairs", params=p, outer=outer, inner=inner, symbols={"t": T_, "gamma": GAMMA},
-                    values={T_: exact(p["t"]), GAMMA: exact(p["gamma"])})
-    if name == "kcl":
-        nonsmooth = p["kernel"] == "riesz" and abs(float(p["s"])) < 2
-        form.kernel = KernelForm(KA, KU, GAMMA, p["kernel"], p, singular, nonsmooth)
-    return form
+#: the symbols of the template names and of the parameters the templates keep symbolic
+TEMPLATE_SYMBOLS = {"p": P_, "x_n": XN, "S_uv": S_UV, "S_uu": S_UU, "S_vu": S_VU, "S_vv": S_VV, "M": M_}
+PARAMETER_SYMBOLS = {"tau": TAU, "t": T_, "gamma": GAMMA}
 
 
-def _energy_form(name: str, p: dict) -> LossForm:
-    r2 = 2 - 2 * XN
-    if name == "riesz_energy":
-        s = exact(p["s"])
-        inner, outer, vals = r2 ** (-s / 2), M_ / 2 * S_UU, {}
-    elif name == "log_energy":
-        inner, outer, vals = -sp.log(r2) / 2, M_ / 2 * S_UU, {}
-    else:
-        inner, outer, vals = sp.exp(-T_ * r2), M_ * S_UU, {T_: exact(p["t"])}
-    return LossForm(name=name, kind="points", params=p, outer=outer, inner={"uu": inner},
-                    symbols={"t": T_} if vals else {}, values=vals)
-
-
-def _formula_form(name: str, p: dict) -> LossForm:
-    fphi, fpsi = compile_formula(p["phi"], "phi"), compile_formula(p["psi"], "psi")
-    if fphi.is_callable or fpsi.is_callable:
-        raise ArgumentError(f"loss {name}: symbolic checks need phi and psi as formulas, got a callable")
-    c1, c2 = exact(p["c1"]), exact(p["c2"])
-    vals = {TAU: exact(p["tau"])}
-    if name == "phipsi":
-        g = fphi.expr.subs(X_, XN - P_)
-        outer = fpsi.expr.subs(X_, c1 * S_UV + c2 * S_UU)
-        form = LossForm(name=name, kind="pairs", params=p, outer=outer, inner={"uv": g, "uu": g},
-                        symbols={"tau": TAU}, values=vals)
-        form.phipsi = PhiPsiForm(fphi.expr, fpsi.expr, float(p["c1"]), float(p["c2"]), sp.Integer(1), fphi, fpsi,
-                                 float(p["tau"]))
-    else:  # alphacl: Σ_i φ(Σ_j c ψ(d_i² − d_ij²)), d_i² − d_ij² = 2(x_ij − p_i) on the sphere
-        g = fpsi.expr.subs(X_, 2 * (XN - P_))
-        outer = M_ * fphi.expr.subs(X_, c1 * S_UV + c2 * S_UU)
-        form = LossForm(name=name, kind="pairs", params=p, outer=outer, inner={"uv": g, "uu": g},
-                        symbols={"tau": TAU}, values=vals)
-        inner_expr = fpsi.expr.subs(X_, 2 * X_)
-        inner_torch = type(fpsi)(name="phi", text=str(inner_expr), expr=inner_expr, fn=translate(inner_expr))
-        form.phipsi = PhiPsiForm(inner_expr, fphi.expr, float(p["c1"]), float(p["c2"]), M_, inner_torch, fphi,
-                                 float(p["tau"]))
-    if c1 == 0:
-        form.inner.pop("uv")
-    if c2 == 0:
-        form.inner.pop("uu")
-    return form
-
-
-SUPPORTED = ("infonce", "simclr", "nt_xent", "dcl", "dhel", "dhel_sym", "kcl", "kcl_sym", "phipsi", "alphacl",
-             "riesz_energy", "log_energy", "gaussian_energy")
+def supported() -> list[str]:
+    """The registered losses that declare a symbolic template (sorted: registration order depends on imports)."""
+    return sorted(n for n, s in registered().items() if s.forms.symbolic is not None
+                  and not isinstance(s.forms.symbolic, str))
 
 
 def loss_form(loss: str | LossSpec, params: Mapping[str, Any] | None = None) -> LossForm:
-    """The symbolic per-anchor form of a registered loss (ArgumentError for a loss without one)."""
+    """The symbolic per-anchor form of a registered loss, from the template it declares when it registers
+    (hemtools.losses.spec.SymbolicTemplate); ArgumentError for a loss without one."""
     spec = get_loss(loss)
-    if spec.name not in SUPPORTED:
-        raise ArgumentError(f"loss: no symbolic form for {spec.name!r}; supported: {', '.join(SUPPORTED)}")
+    declared = spec.forms.symbolic
+    if declared is None or isinstance(declared, str):
+        why = f" ({declared})" if isinstance(declared, str) else ""
+        raise ArgumentError(f"loss: no symbolic form for {spec.name!r}{why}; supported: {', '.join(supported())}")
     p = spec.resolve_params(params)
-    if spec.name in ("infonce", "simclr", "nt_xent", "dcl", "dhel", "dhel_sym"):
-        return _tau_form(spec.name, p)
-    if spec.name in ("kcl", "kcl_sym"):
-        return _kcl_form(spec.name, p)
-    if spec.name in ("phipsi", "alphacl"):
-        return _formula_form(spec.name, p)
-    return _energy_form(spec.name, p)
+    tpl, why = spec.forms.resolve("symbolic", p)
+    if tpl is None:
+        raise ArgumentError(f"loss: no symbolic form for {spec.name!r} with these parameters ({why})")
+    return _from_template(spec, p, tpl)
+
+
+def _from_template(spec: LossSpec, p: dict, tpl) -> LossForm:
+    """Parse the template: kept-symbolic parameters as symbols, the others as exact numbers, formula-valued ones
+    as functions, K_A/K_U from the kernel parameter; then attach the representation it names."""
+    syms = {n: PARAMETER_SYMBOLS.get(n) or sp.Symbol(n, positive=True) for n in tpl.symbols}
+    names: dict = {**TEMPLATE_SYMBOLS, **syms}
+    formulas = {k: compile_formula(p[k], k) for k, prm in spec.params.items() if prm.kind == "expr"}
+    if any(f.is_callable for f in formulas.values()):
+        raise ArgumentError(f"loss {spec.name}: symbolic checks need {' and '.join(formulas)} as formulas, "
+                            "got a callable")
+    names.update({k: sp.Lambda(X_, f.expr) for k, f in formulas.items()})
+    for k, prm in spec.params.items():
+        if k not in names and prm.kind in ("float", "int"):
+            names[k] = exact(p[k])
+    kernel = None
+    if "kernel" in p:
+        KA, KU, singular = kernel_expressions(p["kernel"], names["t"], p["s"])
+        names.update(K_A=sp.Lambda(Z_, KA), K_U=sp.Lambda(Z_, KU))
+        nonsmooth = p["kernel"] == "riesz" and abs(float(p["s"])) < 2
+        kernel = KernelForm(KA, KU, names["gamma"], p["kernel"], p, singular, nonsmooth)
+    what = f"symbolic template of {spec.name}"
+    form = LossForm(name=spec.name, kind=spec.kind, params=p, outer=parse_template(tpl.outer, names, what),
+                    inner={b: parse_template(t, names, what) for b, t in tpl.inner.items()},
+                    symbols=syms, values={sym: exact(p[n]) for n, sym in syms.items()})
+    for block, weight in tpl.weights.items():
+        if exact(p[weight]) == 0:
+            form.inner.pop(block, None)
+    if tpl.representation == "phipsi":
+        pp, _ = spec.forms.resolve("phipsi", p)
+        phi, psi = compile_formula(pp.phi, "phi"), compile_formula(pp.psi, "psi")
+        form.phipsi = PhiPsiForm(phi.expr, psi.expr, float(pp.c1), float(pp.c2), sp.Integer(1), phi, psi,
+                                 float(p["tau"]))
+    elif tpl.representation == "alpha_cl":  # Σ_i φ(Σ_j c ψ(d_i² − d_ij²)), d_i² − d_ij² = 2(x_ij − p_i) on the sphere
+        af, _ = alpha_cl_form(spec, p)
+        fphi, fpsi = compile_formula(af.phi, "phi"), compile_formula(af.psi, "psi")
+        inner_expr = fpsi.expr.subs(X_, 2 * X_)
+        inner_torch = Formula(name="phi", text=str(inner_expr), expr=inner_expr, fn=translate(inner_expr))
+        form.phipsi = PhiPsiForm(inner_expr, fphi.expr, float(af.c1), float(af.c2), M_, inner_torch, fphi,
+                                 float(af.tau))
+    elif tpl.representation == "kernel":
+        form.kernel = kernel
+    return form
