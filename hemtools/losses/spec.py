@@ -62,10 +62,6 @@ class EnergyBaseline:
     is_the_loss: bool = False
 
 
-#: the names a symbolic template may use besides the loss's parameters (see SymbolicTemplate)
-TEMPLATE_NAMES = ("p", "x_n", "S_uv", "S_uu", "S_vu", "S_vv", "M", "K_A", "K_U")
-
-
 @dataclass(frozen=True)
 class SymbolicTemplate:
     """The loss written per anchor (SPEC §1), for ``hemtools symbolic``:
