@@ -148,8 +148,9 @@ def test_symbolic_depends_only_on_losses_formula_configurations_sphere():
     assert any(m.startswith("hemtools.symbolic.") for m in g), "symbolic is a package"
 
 
-def test_the_formula_compiler_is_a_leaf():
+def test_the_formula_compiler_and_the_loss_spec_are_leaves():
     assert graph()["hemtools.formula"] <= {"hemtools.errors"}
+    assert graph()["hemtools.losses.spec"] <= {"hemtools.errors"}
 
 
 def _module_level_imports(path: Path) -> set[str]:
