@@ -35,19 +35,20 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from hemtools import sphere
+    from hemtools import grids as G
     from hemtools import symbolic as S
     from hemtools.checks import verify
     from hemtools.losses import get_loss
 
-    phis = [f for f, _ in S.CATALOGUE_PHI]
-    psis = [f for f, _ in S.CATALOGUE_PSI]
-    cells = list(S.DEFAULT_CELLS)
+    phis = [f for f, _ in G.CATALOGUE_PHI]
+    psis = [f for f, _ in G.CATALOGUE_PSI]
+    cells = list(G.DEFAULT_CELLS)
     n_runs = len(phis) * len(psis) * len(cells)
     verify("infonce", 3, 2, restarts=2)  # warm-up: lazy imports, first-call allocations
 
     def grid():
         S.check_conditions.__globals__["_derivatives"].cache_clear()
-        return S.condition_grid(phis, psis, cells)
+        return G.condition_grid(phis, psis, cells)
 
     def conditions_only():
         S.check_conditions.__globals__["_derivatives"].cache_clear()

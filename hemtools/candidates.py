@@ -63,9 +63,10 @@ def aligned_candidates(spec, params, M: int, d: int) -> list[tuple[str, Tensor]]
     if M > d + 1:
         from . import energies
 
-        kernel, kp, _ = energies.matching_kernel(spec, params)
-        if kernel is not None and spec.name not in energies.KERNEL_OF_LOSS:
-            base = energies.baseline(kernel, kp, M, d)
+        declared, _ = spec.forms.resolve("energy", params)  # the energy baseline the loss declares
+        if declared is not None and not declared.is_the_loss:
+            kernel = declared.kernel
+            base = energies.baseline(kernel, dict(declared.params), M, d)
             if base.points is not None and bool(torch.isfinite(base.points).all()):
                 out.append((f"{kernel} energy minimiser (baseline search)", base.points.to(torch.float64)))
     return out

@@ -38,7 +38,6 @@ from .tolerances import tolerances
 Tensor = torch.Tensor
 
 LOSS_OF_KERNEL = {"riesz": "riesz_energy", "log": "log_energy", "gaussian": "gaussian_energy"}
-KERNEL_OF_LOSS = {v: k for k, v in LOSS_OF_KERNEL.items()}
 
 # Two solves reached "the same minimum" when their energies agree to this relative tolerance.  The
 # energy is a sum of N(N−1)/2 positive terms: its round-off is ~eps·log2(N²) ≈ 1e-14 relative, and a
@@ -443,25 +442,12 @@ _BOUND_CACHE: dict[tuple, Any] = {}
 
 
 def matching_kernel(spec, params: Mapping[str, Any]) -> tuple[str | None, dict, str]:
-    """(kernel, kernel parameters, relation) of the energy that a loss's uniformity term is, or (None, {}, why)."""
-    name = spec.name
-    if name in KERNEL_OF_LOSS:
-        k = KERNEL_OF_LOSS[name]
-        return k, kernel_params(k, params.get("s"), params.get("t")), "the loss is this energy"
-    if spec.family in ("infonce", "dhel") and "tau" in params:
-        tau = float(params["tau"])
-        return ("gaussian", {"t": 1.0 / (2.0 * tau)},
-                f"e^(u·w/τ) = e^(1/τ) e^(−|u−w|²/(2τ)): the uniformity term is built from the Gaussian "
-                f"energy with t = 1/(2τ) = {1.0 / (2.0 * tau):g} (SPEC §1)")
-    if spec.family == "kcl":
-        kern = params.get("kernel", "gaussian")
-        if kern == "gaussian":
-            return "gaussian", {"t": float(params["t"])}, "KCL's uniformity term is γ/(M(M−1)) × this energy"
-        if kern == "gaussian_riesz" and float(params.get("s", -1.0)) > 0:
-            return ("riesz", {"s": float(params["s"])},
-                    "KCL's uniformity term is γ/(M(M−1)) × 2 × this energy (ordered pairs)")
-        return None, {}, f"KCL kernel={kern} (s={params.get('s')}) is not one of the energies {', '.join(KERNELS)}"
-    return None, {}, f"no energy baseline is known for loss {name}"
+    """(kernel, kernel parameters, relation) of the energy that a loss's uniformity term is, or (None, {}, why):
+    the energy baseline the loss declares when it registers (hemtools.losses.spec.EnergyBaseline)."""
+    base, why = spec.forms.resolve("energy", params)
+    if base is None:
+        return None, {}, why or f"no energy baseline is known for loss {spec.name}"
+    return base.kernel, dict(base.params), base.relation
 
 
 def baseline(kernel: str, params: Mapping[str, Any], M: int, d: int, *, restarts: int = 8,
@@ -518,7 +504,7 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
         out["energy_baseline"] = {"kernel": None, "note": relation, "summary": f"skipped: {relation}"}
         return out
     e_u = float(energy(U, kernel, **kp))
-    is_loss = spec.name in KERNEL_OF_LOSS
+    is_loss = spec.forms.resolve("energy", params)[0].is_the_loss
     section: dict[str, Any] = {"kernel": kernel, "params": kp, "relation": relation, "found_energy": e_u}
     if is_loss:
         section.update(minimum=found, budget="the verify solve itself", same_configuration=True,

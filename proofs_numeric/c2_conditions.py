@@ -29,6 +29,7 @@ KCL_CELLS = [(2, 2, {}), (3, 2, {}), (4, 3, {"t": 1.0}), (5, 4, {"gamma": 8.0}),
 
 
 def run(proof, args) -> None:
+    from hemtools import grids as G
     from hemtools import symbolic as S
 
     report = proof.check
@@ -37,7 +38,7 @@ def run(proof, args) -> None:
     for loss in ("infonce", "simclr", "dcl", "dhel", "kcl"):
         cells = KCL_CELLS if loss == "kcl" else TAU_CELLS
         cells = cells[:3] if args.quick else cells
-        f = S.closed_form_vs_verify(loss, cells)
+        f = G.closed_form_vs_verify(loss, cells)
         expr = S.closed_form_expr(S.loss_form(loss, {}))
         report(f.status == "passed", f"{loss:8} L(simplex) = {expr};  {len(cells)} cells, {f.detail}")
 
@@ -77,8 +78,8 @@ def run(proof, args) -> None:
     if args.quick:
         phis, psis, cells = ["exp(x/0.5)", "softplus(2*x)", "x**2"], ["log(1+x)", "x"], [(3, 2), (4, 3)]
     else:
-        phis, psis, cells = [f for f, _ in S.CATALOGUE_PHI], [f for f, _ in S.CATALOGUE_PSI], list(S.DEFAULT_CELLS)
-    rows, _ = S.condition_grid(phis, psis, cells)
+        phis, psis, cells = [f for f, _ in G.CATALOGUE_PHI], [f for f, _ in G.CATALOGUE_PSI], list(G.DEFAULT_CELLS)
+    rows, _ = G.condition_grid(phis, psis, cells)
     holding = [r for r in rows if r.outcome != "no prediction"]
     repro = [r for r in holding if r.outcome == "reproduced"]
     cand = [r for r in rows if r.candidate]

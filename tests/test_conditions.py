@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from hemtools import grids as G
+
 from hemtools import symbolic as S
 from hemtools.cli import main
 
@@ -15,7 +17,7 @@ CELLS = [(3, 2), (4, 3)]
 
 @pytest.fixture(scope="module")
 def small_grid():
-    return S.condition_grid(PHIS, PSIS, CELLS, restarts=6)
+    return G.condition_grid(PHIS, PSIS, CELLS, restarts=6)
 
 
 def test_grid_reproduces_C1_wherever_the_conditions_hold(small_grid):
@@ -46,7 +48,7 @@ def test_seed_statement_and_proof_condition_differ_for_infonce(small_grid):
 
 
 def test_outside_the_simplex_range_the_bound_is_still_predicted():
-    rows, _ = S.condition_grid(["exp(x/0.5)"], ["x"], [(5, 2)], restarts=4)
+    rows, _ = G.condition_grid(["exp(x/0.5)"], ["x"], [(5, 2)], restarts=4)
     (r,) = rows
     assert r.predicted == "value >= simplex bound" and r.gap > 0 and not r.candidate
 
@@ -61,7 +63,7 @@ def test_counterexample_candidate_is_flagged_and_saved(monkeypatch, tmp_path, ca
         rep.holds = "proved"
         return rep
 
-    monkeypatch.setattr(S, "check_conditions", lying)
+    monkeypatch.setattr(G, "check_conditions", lying)
     code = main(["conditions", "--phi", "x**2", "--psi", "x", "--M", "3", "--d", "2", "--restarts", "4",
                  "--save-dir", str(tmp_path / "cx")])
     out, err = capsys.readouterr()
@@ -119,12 +121,12 @@ def test_cli_conditions_usage_errors(capsys, argv, message):
 def test_cli_catalogue(capsys):
     assert main(["conditions", "--catalogue"]) == 0
     out = capsys.readouterr()[0]
-    assert all(f in out for f, _ in S.CATALOGUE_PHI) and all(f in out for f, _ in S.CATALOGUE_PSI)
+    assert all(f in out for f, _ in G.CATALOGUE_PHI) and all(f in out for f, _ in G.CATALOGUE_PSI)
 
 
 @pytest.mark.slow  # reason: the whole default grid (84 verify runs, ~15-30 s); timed in benchmarks/conditions.py
 def test_default_grid_reproduces_C1():
-    rows, _ = S.condition_grid([f for f, _ in S.CATALOGUE_PHI], [f for f, _ in S.CATALOGUE_PSI], S.DEFAULT_CELLS)
+    rows, _ = G.condition_grid([f for f, _ in G.CATALOGUE_PHI], [f for f, _ in G.CATALOGUE_PSI], G.DEFAULT_CELLS)
     assert not any(r.candidate for r in rows)
     assert all(r.outcome == "reproduced" for r in rows if r.conditions == "proved")
 

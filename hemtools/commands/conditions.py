@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _cells(args) -> list[tuple[int, int]]:
     from hemtools.optim import check_size
     from hemtools.sweep import parse_int_list
-    from hemtools.symbolic import DEFAULT_CELLS
+    from hemtools.grids import DEFAULT_CELLS
 
     if args.M is None and args.d is None:
         cells = list(DEFAULT_CELLS)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from hemtools.errors import ArgumentError
 
     if args.catalogue:
-        from hemtools.symbolic import CATALOGUE_PHI, CATALOGUE_PSI
+        from hemtools.grids import CATALOGUE_PHI, CATALOGUE_PSI
 
         print("φ (argument u_i·w − u_i·v_i ∈ [−2, 2]):")
         for f, what in CATALOGUE_PHI:
@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
         raise ArgumentError(f"--tau: expected a finite number > 0, got {args.tau!r}")
     cells = _cells(args)
 
-    from hemtools import symbolic
-    from hemtools.losses.phipsi import compile_formula
+    from hemtools import grids
+    from hemtools.formula import compile_formula
 
-    phis = args.phi or [f for f, _ in symbolic.CATALOGUE_PHI]
-    psis = args.psi or [f for f, _ in symbolic.CATALOGUE_PSI]
+    phis = args.phi or [f for f, _ in grids.CATALOGUE_PHI]
+    psis = args.psi or [f for f, _ in grids.CATALOGUE_PSI]
     for f in phis:
         compile_formula(f, "--phi")  # a bad formula is a usage error before any computation
     for f in psis:
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     bar = _Progress(len(phis) * len(psis) * len(cells), quiet=args.json)
     try:
-        rows, conds = symbolic.condition_grid(phis, psis, cells, c1=args.c1, c2=args.c2, tau=args.tau,
+        rows, conds = grids.condition_grid(phis, psis, cells, c1=args.c1, c2=args.c2, tau=args.tau,
                                               restarts=args.restarts, seed=args.seed, hessian=not args.no_hessian,
                                               progress=bar)
     finally:

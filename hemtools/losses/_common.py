@@ -33,3 +33,18 @@ def softplus(x: Tensor) -> Tensor:
     """log(1 + e^x) to full float64 accuracy for every x (torch's softplus switches to x above 20, an
     absolute error of e^{-20} ≈ 2e-9)."""
     return torch.clamp_min(x, 0.0) + torch.log1p(torch.exp(-torch.abs(x)))
+
+
+def gaussian_of_tau(p: dict):
+    """Energy baseline of the InfoNCE-type losses: e^(u·w/τ) = e^(1/τ) e^(−|u−w|²/(2τ)), the Gaussian energy with
+    t = 1/(2τ) (SPEC §1)."""
+    from .spec import EnergyBaseline
+
+    tau = float(p["tau"])
+    return EnergyBaseline("gaussian", {"t": 1.0 / (2.0 * tau)},
+                          f"e^(u·w/τ) = e^(1/τ) e^(−|u−w|²/(2τ)): the uniformity term is built from the Gaussian "
+                          f"energy with t = 1/(2τ) = {1.0 / (2.0 * tau):g} (SPEC §1)")
+
+
+#: the inner function of the temperature losses' symbolic templates (hemtools.losses.spec.SymbolicTemplate)
+EXP_TAU = "exp(x_n/tau)"

@@ -46,8 +46,10 @@ from typing import Any
 import torch
 
 from ..errors import ArgumentError
+from ..formula import scale_argument
 from .phipsi import Formula, compile_formula, outer_of_sums, probe
 from .registry import Param, positive, register_loss
+from .spec import AlphaCL, SymbolicTemplate
 
 Tensor = torch.Tensor
 
@@ -124,7 +126,10 @@ ALPHACL_PARAMS = [
 ]
 
 
-@register_loss("alphacl", params=ALPHACL_PARAMS, family="alphacl", check=_check)
+@register_loss("alphacl", params=ALPHACL_PARAMS, family="alphacl", check=_check,
+               alpha_cl=lambda p: AlphaCL(p["phi"], p["psi"], float(p["c1"]), float(p["c2"]), float(p["tau"]), "1"),
+               symbolic=SymbolicTemplate("M*phi(c1*S_uv + c2*S_uu)", {"uv": "psi(2*(x_n - p))", "uu": "psi(2*(x_n - p))"},
+                                         ("tau",), weights={"uv": "c1", "uu": "c2"}, representation="alpha_cl"))
 def alphacl(U: Tensor, V: Tensor, *, phi: Any = "log(1+x)", psi: Any = "exp(x/tau)", c1: float = 1.0,
             c2: float = 0.0, tau: float = 1.0) -> Tensor:
     """α-CL: Σ_i φ( Σ_{j≠i} ψ(‖u_i−v_i‖² − ‖u_i−v_j‖²) ) (Tian 2022; SPEC §1); default = M·InfoNCE(τ/2)."""
@@ -295,38 +300,38 @@ def instance(name: str, params: dict | None = None) -> dict | None:
     KCL is not an instance: its alignment and uniformity terms depend on d_i² and d_ij² separately, not on
     d_i² − d_ij².  NT-Xent and the symmetric DHEL/KCL have anchors in both views (sums of two forms).
     """
-    from .phipsi import NAMED_INSTANCES
+    from .registry import get_loss
 
-    params = dict(params or {})
-    if name in NAMED_INSTANCES:
-        p = NAMED_INSTANCES[name]
-        tau = float(params.get("tau", {"dhel": 0.3}.get(name, 0.5)))
-        return {"phi": p["psi"], "psi": "exp(x/(2*tau))", "c1": p["c1"], "c2": p["c2"], "tau": tau, "scale": "1/M"}
-    if name == "phipsi":
-        import sympy as sp
-
-        from .phipsi import parse_formula
-
-        phi = params.get("phi", "exp(x/tau)")
-        psi = params.get("psi", "log(1+x)")
-        if callable(phi) and not isinstance(phi, str) and not isinstance(phi, sp.Basic):
-            inner = lambda z, _f=phi: _f(z / 2)  # noqa: E731
-        else:
-            x = sp.Symbol("x", real=True)
-            inner = parse_formula(phi, "phi").xreplace({x: x / 2})
-        return {"phi": psi, "psi": inner, "c1": float(params.get("c1", 1.0)), "c2": float(params.get("c2", 0.0)),
-                "tau": float(params.get("tau", 0.5)), "scale": "1/M"}
-    if name == "alphacl":
-        return {"phi": params.get("phi", "log(1+x)"), "psi": params.get("psi", "exp(x/tau)"),
-                "c1": float(params.get("c1", 1.0)), "c2": float(params.get("c2", 0.0)),
-                "tau": float(params.get("tau", 1.0)), "scale": "1"}
-    return None
+    spec = get_loss(name)
+    form, _ = alpha_cl_form(spec, spec.resolve_params(params))
+    return None if form is None else form.to_dict()
 
 
-NOT_INSTANCES = {
-    "kcl": "its alignment and uniformity terms depend on d_i² and d_ij² separately, not on d_i² − d_ij²",
-    "kcl_sym": "as kcl (and anchors in both views)",
-    "nt_xent": "anchors in both views: a sum of two α-CL forms (U-anchored and V-anchored), not one",
-    "dcl_sym": "anchors in both views: ½ (dcl(U, V) + dcl(V, U)), a sum of two α-CL forms, not one",
-    "dhel_sym": "anchors in both views: log Σ_j e^{u_i·u_j/τ} + log Σ_j e^{v_i·v_j/τ} is not φ of one sum",
-}
+def alpha_cl_form(spec, params: dict) -> tuple[AlphaCL | None, str]:
+    """(the α-CL form a registered loss declares, "") or (None, why): declared directly, or following from its
+    φ/ψ form — (1/M) L_{ψ, φ(x/2)} with the loss's τ; why is "" when the loss declares neither."""
+    form, why = spec.forms.resolve("alpha_cl", params)
+    if form is not None or why:
+        return form, why
+    pp, why = spec.forms.resolve("phipsi", params)
+    if pp is None:
+        return None, why
+    return AlphaCL(phi=pp.psi, psi=scale_argument(pp.phi, 0.5, "phi"), c1=float(pp.c1), c2=float(pp.c2),
+                   tau=float(params.get("tau", 1.0)), scale="1/M"), ""
+
+
+def not_instances() -> dict[str, str]:
+    """Registered losses that declare why they are not α-CL instances: name -> why."""
+    from .registry import registered
+
+    out = {}
+    for name, spec in registered().items():
+        if isinstance(spec.forms.alpha_cl, str):
+            out[name] = spec.forms.alpha_cl
+    return out
+
+
+def __getattr__(name: str):
+    if name == "NOT_INSTANCES":  # read from the registry on each access
+        return not_instances()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,9 @@ import torch
 
 from ._common import gram, off_diagonal
 from .registry import positive, register_loss
+from .spec import EnergyBaseline, SymbolicTemplate
+
+THE_LOSS = "the loss is this energy"
 
 Tensor = torch.Tensor
 
@@ -24,14 +27,18 @@ def _offdiag_r2(X: Tensor) -> Tensor:
 
 
 @register_loss("riesz_energy", kind="points", minimiser="simplex", family="energy",
-               params=[positive("s", 1.0, "Riesz exponent s > 0 (s = 1: Thomson)")])
+               params=[positive("s", 1.0, "Riesz exponent s > 0 (s = 1: Thomson)")],
+               energy=lambda p: EnergyBaseline("riesz", {"s": float(p["s"])}, THE_LOSS, is_the_loss=True),
+               symbolic=SymbolicTemplate("M/2*S_uu", {"uu": "(2 - 2*x_n)**(-s/2)"}))
 def riesz_energy(X: Tensor, *, s: float = 1.0) -> Tensor:
     """Riesz s-energy Σ_{i<j} ‖x_i − x_j‖^{−s} (s = 1 is the Thomson problem)."""
     e = off_diagonal(_offdiag_r2(X).pow(-s / 2), 0.0)
     return 0.5 * e.sum((-2, -1))
 
 
-@register_loss("log_energy", kind="points", minimiser="simplex", family="energy")
+@register_loss("log_energy", kind="points", minimiser="simplex", family="energy",
+               energy=EnergyBaseline("log", {}, THE_LOSS, is_the_loss=True),
+               symbolic=SymbolicTemplate("M/2*S_uu", {"uu": "-log(2 - 2*x_n)/2"}))
 def log_energy(X: Tensor) -> Tensor:
     """Logarithmic energy Σ_{i<j} −log ‖x_i − x_j‖ (Smale's 7th problem on S²)."""
     e = off_diagonal(torch.log(_offdiag_r2(X)), 0.0)
@@ -71,7 +78,9 @@ class _GaussianEnergy(torch.autograd.Function):
 
 
 @register_loss("gaussian_energy", kind="points", minimiser="simplex", family="energy",
-               params=[positive("t", 2.0, "Gaussian scale t > 0 (InfoNCE uniformity: t = 1/(2τ))")])
+               params=[positive("t", 2.0, "Gaussian scale t > 0 (InfoNCE uniformity: t = 1/(2τ))")],
+               energy=lambda p: EnergyBaseline("gaussian", {"t": float(p["t"])}, THE_LOSS, is_the_loss=True),
+               symbolic=SymbolicTemplate("M*S_uu", {"uu": "exp(-t*(2 - 2*x_n))"}, ("t",)))
 def gaussian_energy(X: Tensor, *, t: float = 2.0) -> Tensor:
     """Gaussian energy Σ_{i≠j} e^{−t ‖x_i − x_j‖²}."""
     return _GaussianEnergy.apply(X, float(t))

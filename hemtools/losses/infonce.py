@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from ._common import gram, off_diagonal, softplus
+from ._common import EXP_TAU, gaussian_of_tau, gram, off_diagonal, softplus
 from .registry import positive, register_loss
+from .spec import PhiPsi, SymbolicTemplate
 
 Tensor = torch.Tensor
 
@@ -34,7 +35,10 @@ def _positives(U: Tensor, V: Tensor) -> Tensor:
     return (U * V).sum(-1)
 
 
-@register_loss("infonce", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+@register_loss("infonce", params=[positive("tau", 0.5, TAU_DOC)], family="infonce",
+               phipsi=PhiPsi("exp(x/tau)", "log(1+x)", c1=1.0, c2=0.0), energy=gaussian_of_tau,
+               symbolic=SymbolicTemplate("log(exp(p/tau) + S_uv) - p/tau", {"uv": EXP_TAU}, ("tau",),
+                                         representation="phipsi"))
 def infonce(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """InfoNCE: −(1/M) Σ_i log( e^{u_i·v_i/τ} / Σ_j e^{u_i·v_j/τ} )  (van den Oord et al. 2018; SPEC §1)."""
     z = _relative_logits(gram(U, V), _positives(U, V), tau)
@@ -47,13 +51,19 @@ def _simclr_one_way(U: Tensor, V: Tensor, tau: float) -> Tensor:
     return softplus(torch.logsumexp(z, -1)).mean(-1)
 
 
-@register_loss("simclr", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+@register_loss("simclr", params=[positive("tau", 0.5, TAU_DOC)], family="infonce",
+               phipsi=PhiPsi("exp(x/tau)", "log(1+x)", c1=1.0, c2=1.0), energy=gaussian_of_tau,
+               symbolic=SymbolicTemplate("log(exp(p/tau) + S_uv + S_uu) - p/tau", {"uv": EXP_TAU, "uu": EXP_TAU},
+                                         ("tau",), representation="phipsi"))
 def simclr(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """SimCLR: −(1/M) Σ_i log( e^{u_i·v_i/τ} / (Σ_j e^{u_i·v_j/τ} + Σ_{j≠i} e^{u_i·u_j/τ}) )  (Chen et al. 2020)."""
     return _simclr_one_way(U, V, tau)
 
 
-@register_loss("nt_xent", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+@register_loss("nt_xent", params=[positive("tau", 0.5, TAU_DOC)], family="infonce", energy=gaussian_of_tau,
+               alpha_cl="anchors in both views: a sum of two α-CL forms (U-anchored and V-anchored), not one",
+               symbolic=SymbolicTemplate("(log(exp(p/tau) + S_uv + S_uu) + log(exp(p/tau) + S_vu + S_vv))/2 - p/tau",
+                                         {b: EXP_TAU for b in ("uv", "uu", "vu", "vv")}, ("tau",)))
 def nt_xent(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """NT-Xent: ½ (simclr(U, V) + simclr(V, U)), the 2M-anchor form of lightly / pytorch-metric-learning."""
     return 0.5 * (_simclr_one_way(U, V, tau) + _simclr_one_way(V, U, tau))
@@ -65,13 +75,17 @@ def _dcl_one_way(U: Tensor, V: Tensor, tau: float) -> Tensor:
     return torch.logsumexp(z, -1).mean(-1)
 
 
-@register_loss("dcl", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+@register_loss("dcl", params=[positive("tau", 0.5, TAU_DOC)], family="infonce",
+               phipsi=PhiPsi("exp(x/tau)", "log(x)", c1=1.0, c2=1.0), energy=gaussian_of_tau,
+               symbolic=SymbolicTemplate("log(S_uv + S_uu) - p/tau", {"uv": EXP_TAU, "uu": EXP_TAU}, ("tau",),
+                                         representation="phipsi"))
 def dcl(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """DCL: −(1/M) Σ_i log( e^{u_i·v_i/τ} / (Σ_{j≠i} e^{u_i·v_j/τ} + Σ_{j≠i} e^{u_i·u_j/τ}) )  (Yeh et al. 2022)."""
     return _dcl_one_way(U, V, tau)
 
 
-@register_loss("dcl_sym", params=[positive("tau", 0.5, TAU_DOC)], family="infonce")
+@register_loss("dcl_sym", params=[positive("tau", 0.5, TAU_DOC)], family="infonce", energy=gaussian_of_tau,
+               alpha_cl="anchors in both views: ½ (dcl(U, V) + dcl(V, U)), a sum of two α-CL forms, not one")
 def dcl_sym(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """Symmetric DCL: ½ (dcl(U, V) + dcl(V, U)), the 2M-anchor form of lightly's DCLLoss."""
     return 0.5 * (_dcl_one_way(U, V, tau) + _dcl_one_way(V, U, tau))

@@ -21,6 +21,7 @@ import torch
 from ..errors import ArgumentError
 from ._common import diagonal, gram, off_diagonal
 from .registry import Param, positive, register_loss
+from .spec import EnergyBaseline, SymbolicTemplate
 
 Tensor = torch.Tensor
 
@@ -102,6 +103,20 @@ def _advice(p: dict) -> list[str]:
     return out
 
 
+def _energy(p: dict):
+    """The energy KCL's uniformity term is (up to γ/(M(M−1))), where its kernel is one of hemtools.energies'."""
+    if p["kernel"] == "gaussian":
+        return EnergyBaseline("gaussian", {"t": float(p["t"])}, "KCL's uniformity term is γ/(M(M−1)) × this energy")
+    if p["kernel"] == "gaussian_riesz" and float(p["s"]) > 0:
+        return EnergyBaseline("riesz", {"s": float(p["s"])},
+                              "KCL's uniformity term is γ/(M(M−1)) × 2 × this energy (ordered pairs)")
+    return f"KCL kernel={p['kernel']} (s={p['s']}) is not one of the energies riesz, log, gaussian"
+
+
+#: no α-CL form: the reason, shared by kcl and kcl_sym
+_NOT_ALPHA_CL = "its alignment and uniformity terms depend on d_i² and d_ij² separately, not on d_i² − d_ij²"
+
+
 def _kcl_terms(U: Tensor, V: Tensor, t: float, gamma: float, kernel: str, s: float) -> tuple[Tensor, Tensor]:
     M = U.shape[-2]
     if kernel == "riesz":  # r^{|s|} is not smooth at r = 0: r from u − v, exact there
@@ -115,7 +130,10 @@ def _kcl_terms(U: Tensor, V: Tensor, t: float, gamma: float, kernel: str, s: flo
     return align, energy
 
 
-@register_loss("kcl", params=KCL_PARAMS, family="kcl", check=_check, advice=_advice)
+@register_loss("kcl", params=KCL_PARAMS, family="kcl", check=_check, advice=_advice, energy=_energy,
+               alpha_cl=_NOT_ALPHA_CL,
+               symbolic=SymbolicTemplate("-K_A(2 - 2*p) + gamma/(M - 1)*S_uu", {"uu": "K_U(2 - 2*x_n)"},
+                                         ("t", "gamma"), representation="kernel"))
 def kcl(U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: str = "gaussian",
         s: float = -1.0) -> Tensor:
     """KCL: −(1/M) Σ_i K_A(u_i,v_i) + γ/(M(M−1)) Σ_{i≠j} K_U(u_i,u_j); Gaussian K = e^{−t‖x−y‖²}, t=2, γ=16 (SPEC §1)."""
@@ -123,7 +141,10 @@ def kcl(U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: st
     return energy - align
 
 
-@register_loss("kcl_sym", params=KCL_PARAMS, family="kcl", check=_check, advice=_advice)
+@register_loss("kcl_sym", params=KCL_PARAMS, family="kcl", check=_check, advice=_advice, energy=_energy,
+               alpha_cl="as kcl (and anchors in both views)",
+               symbolic=SymbolicTemplate("-2*K_A(2 - 2*p) + gamma/(M - 1)*(S_uu + S_vv)",
+                                         {"uu": "K_U(2 - 2*x_n)", "vv": "K_U(2 - 2*x_n)"}, ("t", "gamma")))
 def kcl_sym(U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: str = "gaussian",
             s: float = -1.0) -> Tensor:
     """Symmetric KCL (authors' code): kcl(U, V) + kcl(V, U)."""
