@@ -33,6 +33,8 @@ import torch
 from . import configurations, sphere
 from .bounds import KERNELS, potential
 from .errors import ArgumentError
+from .results import RESULT_KEY, ResultType
+from .results import number as _num
 from .tolerances import tolerances
 
 Tensor = torch.Tensor
@@ -131,7 +133,7 @@ class EnergyResult:
 
     def to_dict(self, include_points: bool = True) -> dict:
         out: dict[str, Any] = {
-            "kernel": self.kernel, "params": dict(self.params), "N": self.N, "d": self.d,
+            RESULT_KEY: str(ResultType.ENERGY), "kernel": self.kernel, "params": dict(self.params), "N": self.N, "d": self.d,
             "value": _num(self.value), "grad_norm": _num(self.grad_norm), "grad_tol": _num(self.grad_tol),
             "egrad_scale": _num(self.egrad_scale), "converged": self.converged,
             "configuration": self.configuration,
@@ -148,13 +150,6 @@ class EnergyResult:
             if self.history_grad_norms is not None:
                 out["history"] = {"grad_norms": [[_num(v) for v in row] for row in self.history_grad_norms.T.tolist()]}
         return out
-
-
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else str(x)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ import torch
 from scipy.special import betainc, betaincinv, betaln, logsumexp
 
 from .errors import ArgumentError
+from .results import jsonable as _jsonable
 
 Tensor = torch.Tensor
 
@@ -674,22 +675,6 @@ class Metrics:
         out["w1_error_bound"] = self.w1.error_bound
         out["w1_details"] = self.w1.to_dict()
         return {k: _jsonable(v) for k, v in out.items()}
-
-
-def _jsonable(v):
-    if isinstance(v, float):
-        return v if math.isfinite(v) else str(v)
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return _jsonable(float(v))
-    return v
 
 
 def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = DEFAULT_TILE,

@@ -29,6 +29,7 @@ import torch
 from .errors import ArgumentError
 from . import derivatives, sphere
 from .losses.registry import LossSpec, get_loss
+from .results import StopReason, jsonable_params
 from .tolerances import tolerances
 
 Tensor = torch.Tensor
@@ -56,7 +57,7 @@ class SolveResult:
     grad_norms: Tensor  # (R,)
     iterations: Tensor  # (R,) total iterations (first order + trust region)
     converged: Tensor  # (R,) bool: gradient at its round-off floor, or <= tol with a resolved Newton step
-    stop_reasons: list[str]
+    stops: list[StopReason]  # why each restart stopped (``stop_reasons`` gives their messages)
     history_values: Tensor  # (T, R), value after each iteration (frozen restarts repeat their last value)
     history_grad_norms: Tensor  # (T, R)
     phase_switch: int  # iteration index at which the trust-region phase began
@@ -73,6 +74,11 @@ class SolveResult:
     @property
     def restarts(self) -> int:
         return self.points.shape[0]
+
+    @property
+    def stop_reasons(self) -> list[str]:
+        """The message of each restart's :class:`~hemtools.results.StopReason` (the words the reports print)."""
+        return [s.message for s in self.stops]
 
     @property
     def finite(self) -> Tensor:
@@ -99,7 +105,7 @@ class SolveResult:
 
     def to_dict(self, include_points: bool = True, include_history: bool = True) -> dict:
         out: dict[str, Any] = {
-            "loss": self.loss, "M": self.M, "d": self.d, "params": _jsonable(self.params), "kind": self.kind,
+            "loss": self.loss, "M": self.M, "d": self.d, "params": jsonable_params(self.params), "kind": self.kind,
             "restarts": self.restarts, "best": self.best,
             "values": self.values.tolist(), "grad_norms": self.grad_norms.tolist(),
             "iterations": self.iterations.tolist(), "converged": self.converged.tolist(),
@@ -113,10 +119,6 @@ class SolveResult:
             out["history"] = {"values": self.history_values.T.tolist(),
                               "grad_norms": self.history_grad_norms.T.tolist()}
         return out
-
-
-def _jsonable(params: Mapping) -> dict:
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -250,7 +252,7 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
         loss=spec.name, M=M, d=d, params=p, kind=spec.kind, points=state.x.detach().to("cpu", torch.float64),
         values=state.value.detach().cpu().double(), grad_norms=state.gnorm.detach().cpu().double(),
         iterations=state.iters.cpu(), converged=state.converged().cpu(),
-        stop_reasons=state.reasons(), history_values=torch.stack(state.hist_v).cpu().double(),
+        stops=state.reasons(), history_values=torch.stack(state.hist_v).cpu().double(),
         history_grad_norms=torch.stack(state.hist_g).cpu().double(), phase_switch=switch, seconds=seconds,
         tol=tol, seed=seed, dtype=str(dtype).replace("torch.", ""), device=str(dev),
         hessian_vector_products=state.n_hvp, hessian_method=state.hess_method,
@@ -508,21 +510,21 @@ class _Solver:
     def _model(self, x: Tensor):
         return self.fused.model(x) if self.hess_method == fused_method else derivatives.model(self.f, x, self.hess_method)
 
-    def reasons(self) -> list[str]:
+    def reasons(self) -> list[StopReason]:
         out = []
         conv = self.converged()
         floor = self._noise_floor()
         for b in range(self.B):
             if bool(self.dead[b]):
-                out.append("non-finite value or gradient")
+                out.append(StopReason.NON_FINITE)
             elif bool(conv[b]) and float(self.gnorm[b]) <= float(floor[b]):
-                out.append("converged: gradient at its round-off floor")
+                out.append(StopReason.ROUND_OFF_FLOOR)
             elif bool(conv[b]):
-                out.append("converged: gradient below tolerance, Newton step resolved")
+                out.append(StopReason.NEWTON_RESOLVED)
             elif bool(self.stalled[b]):
-                out.append("stagnated: no further decrease possible in this precision")
+                out.append(StopReason.STAGNATED)
             else:
-                out.append("iteration limit reached")
+                out.append(StopReason.ITERATION_LIMIT)
         return out
 
 

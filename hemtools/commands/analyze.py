@@ -253,7 +253,7 @@ def analyze(path: str, pairs: str | None = None, key: str | None = None, seed: i
     Ut = torch.from_numpy(U)
     m = mt.metrics(Ut, None if V is None else torch.from_numpy(V))
     near = [c.to_dict() for c in mt.nearest_configurations(Ut)]
-    out = {"file": path, "pairs": pairs, "M": m.M, "d": m.d, **m.to_dict()}
+    out = {"result": "analyze", "file": path, "pairs": pairs, "M": m.M, "d": m.d, **m.to_dict()}
     out["nearest_configurations"] = near
     out["nearest"] = near[0] if near else None
     out["projection"] = _projection(U, V, seed)
