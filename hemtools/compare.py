@@ -42,6 +42,7 @@ from .checks import measure_value_noise
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
 from .optim import check_size
+from .validators import require_int
 from .results import EXIT_CODES, Comparison, ResultType, jsonable_params, tagged
 from .results import number as _num
 
@@ -317,10 +318,8 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
     for M in Ms:
         for d in ds:
             check_size(M, d)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ArgumentError(f"trials: expected an integer >= 1, got {trials!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ArgumentError(f"seed: expected an integer >= 0, got {seed!r}")
+    require_int("trials", trials, 1)
+    require_int("seed", seed, 0)
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
             raise ArgumentError(f"{name}: expected a finite number >= 0, got {tol!r}")

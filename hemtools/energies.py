@@ -25,17 +25,19 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
 
 from . import configurations, sphere
-from .bounds import KERNELS, potential
+from .bounds import CERTIFICATE_GAP, KERNELS, certifies, lp_certificate, potential
 from .errors import ArgumentError
 from .results import RESULT_KEY, ResultType
 from .results import number as _num
 from .tolerances import tolerances
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -54,10 +56,6 @@ def same_value(a: float, b: float) -> bool:
     return abs(a - b) <= SAME_VALUE_REL * max(abs(a), abs(b), sys.float_info.min)
 
 
-def certifies(gap: float | None) -> bool:
-    """A relative LP gap certifies a global minimum when 0 <= gap <= CERTIFICATE_GAP, up to round-off; a bound
-    above the energy (gap < −1e-10) is a contradiction, never a certificate."""
-    return gap is not None and math.isfinite(gap) and -1e-10 <= gap <= CERTIFICATE_GAP
 # Solver options for energies: hand over to the trust region only when the first-order phase predicts
 # the minimiser within 1e-6 (optim's default 1e-3 spends ~4x longer in truncated CG on Thomson problems,
 # whose Hessians have many small eigenvalues: measured 7.2 s vs 1.9 s for 16 restarts at N = 100, same
@@ -77,10 +75,7 @@ def kernel_params(kernel: str, s: float | None = None, t: float | None = None) -
 
 
 def _check_size(N: Any, d: Any) -> tuple[int, int]:
-    for name, val, lo in (("N", N, 2), ("d", d, 2)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo} (points on S^(d-1)), got {val!r}")
-    return N, d
+    return require_int("N", N, 2, hint="points on S^(d-1)"), require_int("d", d, 2, hint="points on S^(d-1)")
 
 
 def energy(X: Tensor, kernel: str, *, s: float | None = None, t: float | None = None) -> Tensor:
@@ -280,8 +275,7 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     quiet = default_quiet(N) if quiet is None else quiet
     for name, val, lo in (("restarts", restarts, 1), ("max_rounds", max_rounds, 0), ("patience", patience, 1),
                           ("confirm", confirm, 1), ("quiet", quiet, 1), ("seed", seed, 0)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val!r}")
+        require_int(name, val, lo)
     loss = LOSS_OF_KERNEL[kernel]
     gen = torch.Generator().manual_seed(seed)
     pool = _Pool()
@@ -432,8 +426,27 @@ def thomson_table() -> dict[int, float]:
 # --------------------------------------------------------------------------------------------------------
 # the verify hook (M > d+1)
 
-_BASELINE_CACHE: dict[tuple, EnergyResult] = {}
-_BOUND_CACHE: dict[tuple, Any] = {}
+class _LRU(OrderedDict):
+    """A dict that keeps its ``maxsize`` most recently used entries (a sweep over many (M, d) must not grow
+    the caches of verify's baselines and bounds without end)."""
+
+    def __init__(self, maxsize: int):
+        super().__init__()
+        self.maxsize = maxsize
+
+    def get_or(self, key, make: Callable[[], Any]):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
+        return value
+
+
+CACHE_SIZE = 64  # entries per cache: a baseline holds M points, a bound its coefficients (a few kB each)
+_BASELINE_CACHE: _LRU = _LRU(CACHE_SIZE)
+_BOUND_CACHE: _LRU = _LRU(CACHE_SIZE)
 
 
 def matching_kernel(spec, params: Mapping[str, Any]) -> tuple[str | None, dict, str]:
@@ -449,24 +462,20 @@ def baseline(kernel: str, params: Mapping[str, Any], M: int, d: int, *, restarts
              max_rounds: int = 2) -> EnergyResult:
     """The (cached) energy minimum of M points in d used by verify: a small budget, said in the section."""
     key = (kernel, tuple(sorted(params.items())), M, d, restarts, max_rounds)
-    if key not in _BASELINE_CACHE:
-        _BASELINE_CACHE[key] = minimise(kernel, M, d, s=params.get("s"), t=params.get("t"), restarts=restarts,
-                                        max_rounds=max_rounds, patience=1, confirm=2, recognise=False)
-    return _BASELINE_CACHE[key]
+    return _BASELINE_CACHE.get_or(key, lambda: minimise(kernel, M, d, s=params.get("s"), t=params.get("t"),
+                                                        restarts=restarts, max_rounds=max_rounds, patience=1,
+                                                        confirm=2, recognise=False))
 
 
 def cached_lp_bound(kernel: str, params: Mapping[str, Any], M: int, d: int, **kw):
     from .bounds import lp_bound
 
     key = (kernel, tuple(sorted(params.items())), M, d, tuple(sorted(kw.items())))
-    if key not in _BOUND_CACHE:
-        _BOUND_CACHE[key] = lp_bound(kernel, M, d, s=params.get("s"), t=params.get("t"), **kw)
-    return _BOUND_CACHE[key]
+    return _BOUND_CACHE.get_or(key, lambda: lp_bound(kernel, M, d, s=params.get("s"), t=params.get("t"), **kw))
 
 
 # an energy minimum above the LP bound by less than this (relative) is certified globally optimal: the LP
 # bound is correct to ~1e-10 relative after its off-grid check (bounds.py), the solver's value to ~1e-14
-CERTIFICATE_GAP = 1e-6
 
 
 def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: float) -> dict:
@@ -528,9 +537,9 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
 
     lp = cached_lp_bound(kernel, kp, M, d, exchange_rounds=1, check_cells=2 ** 18)
     if math.isfinite(lp.bound):
-        gap_min = lp.gap(min(e_min, e_u))
+        cert = lp_certificate(lp, min(e_min, e_u))
+        gap_min, certified = cert["gap"], cert["certified_global_minimum"]
         gap_u = lp.gap(e_u)
-        certified = certifies(gap_min)
         out["lp_bound"] = {
             "kernel": kernel, "params": kp, "bound": lp.bound, "degree": lp.degree, "correction": lp.correction,
             "gap_minimum": gap_min, "gap_found": gap_u, "certificate_gap": CERTIFICATE_GAP,

@@ -31,6 +31,7 @@ from . import derivatives, sphere
 from .losses.registry import LossSpec, get_loss
 from .results import StopReason, jsonable_params
 from .tolerances import tolerances
+from .validators import SEED_MAX, require_int, require_seed  # noqa: F401 (SEED_MAX: public before)
 
 Tensor = torch.Tensor
 fused_method = "closed form"  # hemtools.fused.METHOD (not imported here: fused imports nothing of optim)
@@ -126,21 +127,11 @@ class SolveResult:
 
 def check_size(M: Any, d: Any, *, min_M: int = 2) -> tuple[int, int]:
     """Validate the problem size; ValueError names the argument and the accepted range."""
-    for name, val, lo in (("M", M, min_M), ("d", d, 2)):
-        if isinstance(val, bool) or not isinstance(val, (int,)) and not (isinstance(val, float) and val.is_integer()):
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val!r}")
-        if int(val) < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val!r}")
-    return int(M), int(d)
-
-
-SEED_MAX = 2 ** 64 - 1  # torch.Generator.manual_seed accepts unsigned 64-bit seeds
+    return (require_int("M", M, min_M, integral_floats=True), require_int("d", d, 2, integral_floats=True))
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-        raise ArgumentError(f"seed: expected an integer from 0 to 2**64 - 1, got {seed!r}")
-    return seed
+    return require_seed("seed", seed)
 
 
 # The solver holds, per restart, a few N×N matrices (Gram matrices of the loss and their graphs for the
@@ -224,8 +215,7 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
     tol = tols.grad if tol is None else float(tol)
     if not (tol > 0 and math.isfinite(tol)):
         raise ArgumentError(f"tol: expected a positive finite number, got {tol!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ArgumentError(f"restarts: expected an integer >= 1, got {restarts!r}")
+    require_int("restarts", restarts, 1)
     check_seed(seed)
     n = spec.n_points(M)
     check_memory(n, d, restarts, dtype)

@@ -21,7 +21,7 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 def save(fig: Figure, path: str) -> str:
     """Write ``fig`` to ``path`` (format from the extension), atomically."""
-    from hemtools.commands._common import write_atomic
+    from hemtools.io import write_atomic
     from hemtools.errors import ArgumentError
 
     ext = os.path.splitext(path)[1].lower()
