@@ -101,7 +101,7 @@ class Case:
         grad = r(self.grad_diff, self.grad_tol) if self.grad_comparable else 0.0
         return max(r(self.value_diff, self.value_tol), grad)
 
-    def to_dict(self, with_points: bool = False, kind: str = "pairs") -> dict:
+    def to_dict(self, with_points: bool = False, layout: str = "pairs") -> dict:
         out = {k: _num(getattr(self, k)) if isinstance(getattr(self, k), float) else getattr(self, k)
                for k in ("where", "M", "d", "trial", "value_loss", "value_reference", "value_diff", "value_tol",
                          "grad_loss", "grad_reference", "grad_diff", "grad_tol")}
@@ -109,7 +109,7 @@ class Case:
                    grad_mismatch=self.grad_mismatch, grad_comparable=self.grad_comparable)
         if with_points:
             x = self.points
-            out["points"] = ({"U": x[: self.M].tolist(), "V": x[self.M:].tolist()} if kind == "pairs"
+            out["points"] = ({"U": x[: self.M].tolist(), "V": x[self.M:].tolist()} if layout == "pairs"
                              else {"X": x.tolist()})
         return out
 
@@ -165,7 +165,7 @@ class CompareReport:
             "reason": self.reason, "seconds": self.seconds, "diagnostics": list(self.diagnostics),
             "summary": {w: {k: _num(v) if isinstance(v, float) else v for k, v in s.items()}
                         for w, s in self.by_where().items()},
-            "worst": [c.to_dict(with_points=True, kind=self.kind) for c in self.worst(top)],
+            "worst": [c.to_dict(with_points=True, layout=self.kind) for c in self.worst(top)],
             "cases": [c.to_dict() for c in self.cases],
         })
 

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from . import configurations, sphere
-from .bounds import CERTIFICATE_GAP, KERNELS, certifies, lp_certificate, potential
+from .bounds import CERTIFICATE_GAP, KERNELS, certifies, potential
 from .errors import ArgumentError
 from .results import RESULT_KEY, ResultType
 from .results import number as _num
@@ -198,10 +198,10 @@ def perturbations(pool: _Pool, R: int, generator: torch.Generator) -> Tensor:
     a = nearest_neighbour_distance(best)
     out = []
     for r in range(R):
-        kind = r % 4
-        if kind in (0, 2) or len(pool.points) == 1 and kind == 3:
+        move = r % 4  # 0, 2: perturb the best; 1: re-draw a few points; 3: perturb another minimum
+        if move in (0, 2) or len(pool.points) == 1 and move == 3:
             src, sigma = best, (0.1, 0.2, 0.4)[(r // 4) % 3]
-        elif kind == 1:
+        elif move == 1:
             src, sigma = best, 0.02
             x = best.clone()
             k = min(1 + (r // 4) % 3, N)
@@ -424,7 +424,8 @@ def thomson_table() -> dict[int, float]:
 
 
 # --------------------------------------------------------------------------------------------------------
-# the verify hook (M > d+1)
+# the energy a loss's uniformity term is built from, and its cached minimum (verify's beyond-simplex
+# section, hemtools.checks.beyond_simplex, compares the anchors with it)
 
 class _LRU(OrderedDict):
     """A dict that keeps its ``maxsize`` most recently used entries (a sweep over many (M, d) must not grow
@@ -446,7 +447,6 @@ class _LRU(OrderedDict):
 
 CACHE_SIZE = 64  # entries per cache: a baseline holds M points, a bound its coefficients (a few kB each)
 _BASELINE_CACHE: _LRU = _LRU(CACHE_SIZE)
-_BOUND_CACHE: _LRU = _LRU(CACHE_SIZE)
 
 
 def matching_kernel(spec, params: Mapping[str, Any]) -> tuple[str | None, dict, str]:
@@ -467,94 +467,11 @@ def baseline(kernel: str, params: Mapping[str, Any], M: int, d: int, *, restarts
                                                         confirm=2, recognise=False))
 
 
-def cached_lp_bound(kernel: str, params: Mapping[str, Any], M: int, d: int, **kw):
-    from .bounds import lp_bound
-
-    key = (kernel, tuple(sorted(params.items())), M, d, tuple(sorted(kw.items())))
-    return _BOUND_CACHE.get_or(key, lambda: lp_bound(kernel, M, d, s=params.get("s"), t=params.get("t"), **kw))
-
-
 # an energy minimum above the LP bound by less than this (relative) is certified globally optimal: the LP
 # bound is correct to ~1e-10 relative after its off-grid check (bounds.py), the solver's value to ~1e-14
 
 
-def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: float) -> dict:
-    """Extra sections of a verify report for M > d+1 (SPEC §2 C3).
-
-    ``energy_baseline``  the energy the loss's uniformity term is built from (InfoNCE family: Gaussian with
-                         t = 1/(2τ); KCL: its kernel), its minimum over M points in d (``minimise`` with a
-                         small budget, cached), the energy of the found anchors U, and whether U is that
-                         minimiser (same sorted inner products);
-    ``recognition``      the known configuration U is congruent to (``configurations.recognise``);
-    ``lp_bound``         the Delsarte–Yudin bound for that energy and the relative gaps of the baseline
-                         minimum and of U (gap ≈ 0 certifies a global minimum).
-    """
-    tols = tolerances(torch.float64)
-    U = torch.as_tensor(U, dtype=torch.float64).detach().cpu()
-    out: dict[str, dict] = {}
-
-    rec = configurations.recognise(U, tols.config)
-    names = configurations.names_fitting(M, d)
-    out["recognition"] = {
-        **(rec.to_dict() if rec else {"name": None, "residual": None}),
-        "candidates": names,
-        "summary": (f"anchors form the {rec.name} (Procrustes residual {rec.residual:.1e})" if rec else
-                    f"anchors match no known configuration of {M} points in R^{d}"
-                    + (f" (compared with {', '.join(names)})" if names else " (none is known for this size)")),
-    }
-
-    kernel, kp, relation = matching_kernel(spec, params)
-    if kernel is None:
-        out["energy_baseline"] = {"kernel": None, "note": relation, "summary": f"skipped: {relation}"}
-        return out
-    e_u = float(energy(U, kernel, **kp))
-    is_loss = spec.forms.resolve("energy", params)[0].is_the_loss
-    section: dict[str, Any] = {"kernel": kernel, "params": kp, "relation": relation, "found_energy": e_u}
-    if is_loss:
-        section.update(minimum=found, budget="the verify solve itself", same_configuration=True,
-                       relative_excess=0.0)
-        e_min, x_min = found, U
-        section["summary"] = f"{kernel} energy {found:.12g} (the loss is the energy)"
-    else:
-        base = baseline(kernel, kp, M, d)
-        e_min, x_min = base.value, base.points
-        fp_dev = float((configurations.fingerprint(U) - configurations.fingerprint(x_min)).abs().max())
-        rel = (e_u - e_min) / max(abs(e_min), 1e-300)
-        same = fp_dev <= tols.config
-        section.update(minimum=e_min, minimum_grad_norm=base.grad_norm, minimum_hits=base.hits,
-                       minimum_solves=base.solves, budget=f"{base.restarts} restarts + {base.rounds} hopping rounds "
-                       f"(a quick baseline; `hemtools energy` searches longer)", fingerprint_deviation=fp_dev,
-                       same_configuration=same, relative_excess=rel)
-        if rel < -tols.value_rel * 10:
-            verdict = "U has LOWER energy than the baseline search found (the baseline is not the minimum)"
-        elif same:
-            verdict = "U is the energy minimiser found"
-        else:
-            verdict = f"U is not the energy minimiser found (sorted inner products differ by {fp_dev:.1e})"
-        section["summary"] = (f"{kernel} energy ({', '.join(f'{k}={v:g}' for k, v in kp.items()) or 'no parameter'})"
-                              f" of U {e_u:.10g} vs minimum {e_min:.10g} (rel. excess {rel:.1e}): {verdict}")
-    out["energy_baseline"] = section
-
-    lp = cached_lp_bound(kernel, kp, M, d, exchange_rounds=1, check_cells=2 ** 18)
-    if math.isfinite(lp.bound):
-        cert = lp_certificate(lp, min(e_min, e_u))
-        gap_min, certified = cert["gap"], cert["certified_global_minimum"]
-        gap_u = lp.gap(e_u)
-        out["lp_bound"] = {
-            "kernel": kernel, "params": kp, "bound": lp.bound, "degree": lp.degree, "correction": lp.correction,
-            "gap_minimum": gap_min, "gap_found": gap_u, "certificate_gap": CERTIFICATE_GAP,
-            "certified_global_minimum": certified, "seconds": lp.seconds,
-            "summary": (f"Delsarte–Yudin bound {lp.bound:.10g} (degree {lp.degree}); relative gap of the minimum "
-                        f"{gap_min:.1e}" + (" — certified global minimum" if certified else
-                                            " — bound above the energy: inconsistent, no certificate"
-                                            if gap_min < -1e-10 else " — not tight: no certificate")),
-        }
-    else:
-        out["lp_bound"] = {"kernel": kernel, "status": lp.status, "summary": f"LP bound failed: {lp.status}"}
-    return out
-
-
-__all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table", "verify_extras",
+__all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table",
            "matching_kernel", "baseline", "perturbations", "default_patience", "gradient_scale",
            "nearest_neighbour_distance", "LOSS_OF_KERNEL", "default_quiet", "all_minima_seen",
            "SAME_VALUE_REL", "CERTIFICATE_GAP", "same_value", "certifies"]

@@ -152,6 +152,20 @@ def print_json(obj) -> bool:
     return write_stdout(text, sys.stdout if _JSON_STREAM is _UNSET else _JSON_STREAM)
 
 
+def show(doc: dict, as_json: bool, render, plot: str | None = None, draw=None, label: str = "figure     ") -> None:
+    """The result of a command: one JSON document or its table on stdout, then the figure (when asked for)
+    and, without --json, the line naming it."""
+    if as_json:
+        print_json(doc)
+    else:
+        sys.stdout.write(render(doc))
+        sys.stdout.flush()
+    if plot:
+        draw(doc, plot)
+        if not as_json:
+            print(f"{label}{plot}")
+
+
 def write_figure(draw, path: str, name: str) -> bool:
     """Draw a figure after the result was printed: a failure to write it (permissions, a full disk) is one
     line on stderr and False, never an exception that would replace the verdict's exit code."""

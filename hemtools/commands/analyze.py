@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from hemtools.io import EXTENSIONS, load_embeddings, normalise  # noqa: F401 (re-exported: tests, notebooks)
 from hemtools.results import EXIT_INCONCLUSIVE, EXIT_OK, Verdict
 from hemtools.text import render_analyze as render
 from hemtools.validators import require_int
 
-from ._common import check_output_path, print_json
+from ._common import check_output_path, show
 
 NAME = "analyze"
 ORDER = 30
@@ -70,15 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         r["verdict"] = Verdict.INCONCLUSIVE
         r["notes"].append(f"non-finite: {', '.join(bad)}")
-    if args.json:
-        print_json(r)
-    else:
-        sys.stdout.write(render(r))
-        sys.stdout.flush()
     if args.plot:
-        from hemtools import plots
-
-        plots.analyze_figure(r, args.plot)
-        if not args.json:
-            print(f"figure          {args.plot}")
+        from hemtools.plots import analyze_figure
+    show(r, args.json, render, args.plot, analyze_figure if args.plot else None, label="figure          ")
     return EXIT_INCONCLUSIVE if bad else EXIT_OK

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
 from hemtools.text import params_text as _params
 from hemtools.text import render_energy as render
 from hemtools.validators import require_int
 
-from ._common import check_output_path, print_json
+from ._common import check_output_path, show
 
 NAME = "energy"
 ORDER = 20
@@ -103,19 +102,16 @@ def run(args: argparse.Namespace) -> int:
         out["rigorous"] = energy_section(args.kernel, args.N, args.d, params, res.configuration)
         if not out["rigorous"]["proved"]:
             code = 3
-    if args.json:
-        print_json(out)
-    else:
-        sys.stdout.write(render(out))
+
+    def table(doc: dict) -> str:
+        text = render(doc)
         if args.rigorous:
             from hemtools.rigorous.prove import render as render_rigorous
 
-            sys.stdout.write("\n" + render_rigorous(out["rigorous"]))
-        sys.stdout.flush()
-    if args.plot:
-        figure(out, args.plot)
-        if not args.json:
-            print(f"figure     {args.plot}")
+            text += "\n" + render_rigorous(doc["rigorous"])
+        return text
+
+    show(out, args.json, table, args.plot, figure)
     return code
 
 

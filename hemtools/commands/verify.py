@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from hemtools.text import render_verify as render  # the public renderer (``render`` before issue 12)
+# the public renderer is hemtools.text.render_verify (``render`` here before issue 12)
+from hemtools.text import render_verify as render
 
-from ._common import (
-    add_loss_arguments,
-    add_solver_arguments,
-    check_output_path,
-    check_positive_int,
-    check_seed,
-    parse_params,
-    print_json,
-    write_figure,
-    write_stdout,
-)
+from ._common import (add_loss_arguments, add_solver_arguments, check_output_path, check_positive_int,
+                      check_seed, parse_params, print_json, write_figure, write_stdout)
 
 NAME = "verify"
 ORDER = 0
