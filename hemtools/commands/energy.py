@@ -7,6 +7,7 @@ import math
 
 from hemtools.text import params_text as _params
 from hemtools.text import render_energy as render
+from hemtools.results import EXIT_INCONCLUSIVE, EXIT_OK
 from hemtools.validators import require_int
 
 from ._common import check_output_path, show
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
         bound = lp_bound(args.kernel, args.N, args.d, s=args.s, t=args.t, degree=args.degree)
     out = result_dict(res, bound)
-    code = 0 if res.converged else 3
+    code = EXIT_OK if res.converged else EXIT_INCONCLUSIVE
     if args.rigorous:
         from hemtools.rigorous.prove import energy_section
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             ({"s": args.s} if args.kernel == "riesz" and args.s is not None else {})
         out["rigorous"] = energy_section(args.kernel, args.N, args.d, params, res.configuration)
         if not out["rigorous"]["proved"]:
-            code = 3
+            code = EXIT_INCONCLUSIVE
 
     def table(doc: dict) -> str:
         text = render(doc)
