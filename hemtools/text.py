@@ -82,7 +82,8 @@ def render_energy(r: dict) -> str:
     """The human table."""
     minima = r["minima"]
     lines = [
-        f"energy     {r['kernel']}" + (f" ({params_text(r['params'])})" if r["params"] else "") + f"  N={r['N']}  d={r['d']}",
+        f"energy     {r['kernel']}" + (f" ({params_text(r['params'])})" if r["params"] else "")
+        + f"  N={r['N']}  d={r['d']}",
         f"minimum    {fmt(r['value'], '.15g')}",
         f"gradient   {fmt(r['grad_norm'], '.1e')}   (tolerance {fmt(r['grad_tol'], '.1e')} = 1e-10 x gradient "
         f"scale"
@@ -201,4 +202,43 @@ def render_compare(r, top: int = 3) -> str:
                 else:
                     lines.append("     inputs: too large to print; --json has them in full under worst[0].points")
     lines += ["", f"seconds    {r.seconds:.2f}"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------------
+# symbolic
+
+_MARK = {"proved": "PROVED", "passed": "pass", "refuted": "REFUTED", "failed": "FAIL", "undecided": "undecided",
+         "undefined": "UNDEFINED", "inconclusive": "inconclusive", "n/a": "n/a"}
+
+
+def render_symbolic(r) -> str:
+    """The human report of ``hemtools symbolic``: closed form, its rows, each section's findings."""
+    params = params_text(r.params)
+    lines = [f"loss        {r.loss}" + (f"  ({params})" if params else ""),
+             f"verdict     {r.verdict.upper()}",
+             "",
+             "closed form at the aligned regular simplex (u_i = v_i, u_i·u_j = −1/(M−1)):",
+             f"  L = {r.closed_form.expr}"]
+    for f in r.closed_form.derivations:
+        lines.append(f"  [{_MARK.get(f.status, f.status)}] {f.statement} ({f.detail})")
+    lines.append(f"  {'M':>3} {'d':>3}  {'closed form':>22}  {'loss at exact simplex':>22}  {'difference':>10}  status")
+    for row in r.closed_form.rows:
+        lines.append(f"  {row['M']:>3} {row['d']:>3}  {fmt(row['closed_form'], 'full'):>22}  "
+                     f"{fmt(row['loss_at_simplex'], 'full'):>22}  "
+                     f"{row['difference']:>10.1e}  {row['status']}")
+    titles = {"stationarity": "stationarity of the aligned simplex",
+              "conditions": "conditions (φ on [−2, 2]; ψ on the values of S)",
+              "chain": "Jensen lower-bound chain", "ustatistic": "KCL: expected mini-batch loss (U-statistic, C4)",
+              "alpha_cl": "α-CL: ∇L = −∇E_α with α stopped (C6)"}
+    for key, findings in r.sections.items():
+        lines += ["", titles.get(key, key) + ":"]
+        for f in findings:
+            lines.append(f"  [{_MARK.get(f.status, f.status)}] {f.name}: {f.statement}")
+            if f.detail:
+                lines.append(f"      {f.detail}")
+    if r.conditions is not None:
+        lines += ["", f"the proof's condition (F convex and nondecreasing): {r.conditions.holds} — "
+                      f"{r.conditions.summary}"]
+    lines += ["", f"seconds     {r.seconds:.2f}"]
     return "\n".join(lines) + "\n"
