@@ -103,14 +103,17 @@ EXIT_CODES: dict[str, int] = {
 
 
 def exit_code(verdicts: str | Iterable[str] | Mapping[str, int]) -> int:
-    """The exit code of one verdict, or of a grid of them (a list, or counts by verdict as a sweep keeps):
-    1 when any cell is refuted (failed, mismatch) or an error, else 3 when any is inconclusive, else 0.
-    A single ``error`` verdict is 4 (an internal or user-code error)."""
+    """The exit code of one verdict, or of a grid of them (a list, or counts by verdict): 4 when any cell is
+    an error (its user code raised), else 1 when any is refuted (failed, mismatch), else 3 when any is
+    inconclusive, else 0 (an empty grid too)."""
     if isinstance(verdicts, str):
         return EXIT_ERROR if verdicts == Verdict.ERROR else EXIT_CODES[verdicts]
-    seen = {v for v, n in verdicts.items() if n} if isinstance(verdicts, Mapping) else set(verdicts)
-    codes = {EXIT_REFUTED if v == Verdict.ERROR else EXIT_CODES[v] for v in seen}
-    return EXIT_REFUTED if EXIT_REFUTED in codes else EXIT_INCONCLUSIVE if EXIT_INCONCLUSIVE in codes else EXIT_OK
+    seen = {v for v, n in verdicts.items() if n} if isinstance(verdicts, Mapping) else {v for v in verdicts if v}
+    codes = {exit_code(str(v)) for v in seen if v == Verdict.ERROR or v in EXIT_CODES}  # other words: no code
+    for code in (EXIT_ERROR, EXIT_REFUTED, EXIT_INCONCLUSIVE):
+        if code in codes:
+            return code
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------------------------------------

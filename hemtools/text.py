@@ -28,6 +28,16 @@ def fmt(x, spec: str = "short") -> str:
     return format(x, spec) if isinstance(x, (int, float)) else str(x)
 
 
+def fmt_table(x, spec: str = ".3g") -> str:
+    """A number in a sweep table: ``spec`` for 0 and magnitudes in [1e-3, 1e5), else 2-digit exponent form;
+    None is "-", anything else (an int, text) as it is."""
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return format(x, spec) if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.2e}"
+    return str(x)
+
+
 def params_text(p: dict) -> str:
     """``k=v, ...``: floats in %g."""
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())

@@ -16,12 +16,14 @@ SEED_MAX = 2 ** 64 - 1  # torch.Generator.manual_seed takes unsigned 64-bit seed
 
 
 def require_int(name: str, value, low: int | None = None, high: int | None = None, *, hint: str = "",
-                high_text: str | None = None, integral_floats: bool = False, error=ArgumentError) -> int:
-    """``value`` as an int when it is an integer (not a bool; numpy integers too; with ``integral_floats``
-    also a float such as 8.0) within [low, high]; else ``error("NAME: expected an integer >= LOW, got V")``
-    (``from LOW to HIGH`` when ``high`` is given; ``hint`` follows the range in parentheses)."""
-    integral = isinstance(value, numbers.Integral) or (integral_floats and isinstance(value, float)
-                                                       and value.is_integer())
+                high_text: str | None = None, integral_floats: bool = False, numpy: bool = True,
+                error=ArgumentError) -> int:
+    """``value`` as an int when it is an integer (not a bool; numpy integers too unless ``numpy=False``;
+    with ``integral_floats`` also a float such as 8.0) within [low, high]; else
+    ``error("NAME: expected an integer >= LOW, got V")`` (``from LOW to HIGH`` when ``high`` is given;
+    ``hint`` follows the range in parentheses)."""
+    integral = (isinstance(value, numbers.Integral) if numpy else isinstance(value, int)) or (
+        integral_floats and isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not integral or (low is not None and value < low) or \
             (high is not None and value > high):
         if high is not None:

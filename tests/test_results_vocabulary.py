@@ -27,10 +27,11 @@ def test_words_are_plain_strings_everywhere():
 def test_exit_codes_one_table():
     assert [exit_code(v) for v in ("confirmed", "refuted", "inconclusive", "error")] == [0, 1, 3, 4]
     assert [exit_code(v) for v in ("match", "mismatch", "passed", "failed")] == [0, 1, 0, 1]
-    # grids (a sweep's counts or a list): refuted or error > inconclusive > confirmed; nothing new: 0
+    # grids (a sweep's rows or counts): error 4 > refuted 1 > inconclusive 3 > confirmed 0; nothing: 0
     assert exit_code({"confirmed": 3, "inconclusive": 1}) == 3
-    assert exit_code({"confirmed": 3, "inconclusive": 1, "error": 1}) == 1
-    assert exit_code(["confirmed", "refuted"]) == 1 and exit_code({}) == 0 and exit_code({"refuted": 0}) == 0
+    assert exit_code({"confirmed": 3, "inconclusive": 1, "refuted": 1, "error": 1}) == 4
+    assert exit_code(["confirmed", "refuted", "inconclusive"]) == 1 and exit_code({}) == 0
+    assert exit_code({"refuted": 0}) == 0 and exit_code([]) == 0
 
 
 def test_jsonable_one_function():
