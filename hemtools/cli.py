@@ -13,7 +13,7 @@ import pkgutil
 import sys
 import traceback
 
-EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 4, 130
+from hemtools.results import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE  # the one exit-code table (SPEC §5)
 
 
 class Parser(argparse.ArgumentParser):

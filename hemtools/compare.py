@@ -38,10 +38,13 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from . import configurations, sphere
-from .checks import _jsonable, _num, measure_value_noise  # JSON helpers shared with verify
+from .checks import measure_value_noise
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
 from .optim import check_size
+from .validators import require_int
+from .results import EXIT_CODES, Comparison, ResultType, jsonable_params, tagged
+from .results import number as _num
 
 Tensor = torch.Tensor
 
@@ -98,7 +101,7 @@ class Case:
         grad = r(self.grad_diff, self.grad_tol) if self.grad_comparable else 0.0
         return max(r(self.value_diff, self.value_tol), grad)
 
-    def to_dict(self, with_points: bool = False, kind: str = "pairs") -> dict:
+    def to_dict(self, with_points: bool = False, layout: str = "pairs") -> dict:
         out = {k: _num(getattr(self, k)) if isinstance(getattr(self, k), float) else getattr(self, k)
                for k in ("where", "M", "d", "trial", "value_loss", "value_reference", "value_diff", "value_tol",
                          "grad_loss", "grad_reference", "grad_diff", "grad_tol")}
@@ -106,7 +109,7 @@ class Case:
                    grad_mismatch=self.grad_mismatch, grad_comparable=self.grad_comparable)
         if with_points:
             x = self.points
-            out["points"] = ({"U": x[: self.M].tolist(), "V": x[self.M:].tolist()} if kind == "pairs"
+            out["points"] = ({"U": x[: self.M].tolist(), "V": x[self.M:].tolist()} if layout == "pairs"
                              else {"X": x.tolist()})
         return out
 
@@ -124,7 +127,7 @@ class CompareReport:
     seed: int
     rtol: float
     atol: float
-    verdict: str  # "match" | "mismatch" | "inconclusive"
+    verdict: Comparison
     reason: str
     cases: list[Case]
     seconds: float
@@ -132,7 +135,7 @@ class CompareReport:
 
     @property
     def exit_code(self) -> int:
-        return {"match": 0, "mismatch": 1, "inconclusive": 3}[self.verdict]
+        return EXIT_CODES[self.verdict]
 
     def worst(self, k: int = 5) -> list[Case]:
         return sorted(self.cases, key=lambda c: -c.severity)[:k]
@@ -155,16 +158,16 @@ class CompareReport:
         return f"{self.loss} vs {self.reference}: {self.verdict} ({self.reason})"
 
     def to_dict(self, top: int = 5) -> dict:
-        return {
-            "loss": self.loss, "reference": self.reference, "params_loss": _jsonable(self.params_loss),
-            "params_reference": _jsonable(self.params_reference), "kind": self.kind, "M": self.Ms, "d": self.ds,
+        return tagged(ResultType.COMPARE, {
+            "loss": self.loss, "reference": self.reference, "params_loss": jsonable_params(self.params_loss),
+            "params_reference": jsonable_params(self.params_reference), "kind": self.kind, "M": self.Ms, "d": self.ds,
             "trials": self.trials, "seed": self.seed, "rtol": self.rtol, "atol": self.atol, "verdict": self.verdict,
             "reason": self.reason, "seconds": self.seconds, "diagnostics": list(self.diagnostics),
             "summary": {w: {k: _num(v) if isinstance(v, float) else v for k, v in s.items()}
                         for w, s in self.by_where().items()},
-            "worst": [c.to_dict(with_points=True, kind=self.kind) for c in self.worst(top)],
+            "worst": [c.to_dict(with_points=True, layout=self.kind) for c in self.worst(top)],
             "cases": [c.to_dict() for c in self.cases],
-        }
+        })
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -315,10 +318,8 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
     for M in Ms:
         for d in ds:
             check_size(M, d)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ArgumentError(f"trials: expected an integer >= 1, got {trials!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ArgumentError(f"seed: expected an integer >= 0, got {seed!r}")
+    require_int("trials", trials, 1)
+    require_int("seed", seed, 0)
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
             raise ArgumentError(f"{name}: expected a finite number >= 0, got {tol!r}")
@@ -342,16 +343,16 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
         w = max(bad, key=lambda c: c.severity)
         what = "value" if w.value_mismatch else "gradient"
         diff, tol = (w.value_diff, w.value_tol) if w.value_mismatch else (w.grad_diff, w.grad_tol)
-        verdict, reason = "mismatch", (f"{len(bad)} of {len(cases)} configurations differ; worst: {what} differs by "
+        verdict, reason = Comparison.MISMATCH, (f"{len(bad)} of {len(cases)} configurations differ; worst: {what} differs by "
                                        f"{diff:.3g} > {tol:.2g} ({w.where}, M={w.M}, d={w.d}, trial {w.trial})")
         diagnostics = diagnose(a, b, pa, pb, dict(params or {}), dict(params_reference or {}), cases,
                                float(rtol), float(atol))
     elif both_nonfinite:
-        verdict, reason = "inconclusive", f"both losses are non-finite at {len(both_nonfinite)} configurations"
+        verdict, reason = Comparison.INCONCLUSIVE, f"both losses are non-finite at {len(both_nonfinite)} configurations"
     else:
         worst_v = max(c.value_diff for c in cases)
         worst_g = max((c.grad_diff for c in cases if c.grad_comparable), default=0.0)
-        verdict, reason = "match", (f"all {len(cases)} configurations agree; largest differences: value "
+        verdict, reason = Comparison.MATCH, (f"all {len(cases)} configurations agree; largest differences: value "
                                     f"{worst_v:.2g}, gradient {worst_g:.2g}")
         if not_comparable:
             reason += (f"; gradients not compared at {len(not_comparable)} configuration"

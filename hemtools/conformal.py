@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .errors import ArgumentError
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -75,8 +76,7 @@ def _pair(U, V) -> tuple[Tensor, Tensor]:
 def conformal_rank(n: int, level: float) -> int:
     """k = ⌈(n + 1)·level⌉: the calibration order statistic used as threshold (k > n means q̂ = +∞)."""
     level = check_level(level)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ArgumentError(f"n: expected an integer >= 1 (calibration size), got {n!r}")
+    require_int("n", n, 1, hint="calibration size", numpy=False)
     # ceil with a guard against (n+1)·level landing a rounding error above an integer
     x = (n + 1) * level
     k = math.ceil(x - 1e-12 * max(1.0, x))
@@ -105,8 +105,7 @@ def coverage_interval(n: int, m: int, repetitions: int, level: float, confidence
 
     check_level(confidence)
     for name, v in (("m", m), ("repetitions", repetitions)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ArgumentError(f"{name}: expected an integer >= 1, got {v!r}")
+        require_int(name, v, 1, numpy=False)
     k = conformal_rank(n, level)
     if k > n:
         return repetitions * m, repetitions * m
@@ -178,8 +177,7 @@ def fit_min_volume_norm(U, V, level: float, *, ps=(1.0, 2.0, math.inf), steps: i
     one fit per p, the smallest volume wins.  Use a training split disjoint from the calibration split."""
     U, V = _pair(U, V)
     level = check_level(level)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ArgumentError(f"steps: expected an integer >= 0, got {steps!r}")
+    require_int("steps", steps, 0, numpy=False)
     ps = tuple(float(p) for p in ps)
     if not ps or any(not (p >= 1.0) for p in ps):
         raise ArgumentError(f"ps: expected norms p >= 1 (or inf), got {ps!r}")

@@ -137,12 +137,8 @@ def difference_hessian_matrix(f: Objective, x: Tensor, h: float, *, chunk: int =
     tangent basis of :func:`sphere.riemannian_hessian_matrix`: (H, basis), H symmetrised."""
     n_pts, d = x.shape
     x = x.detach()
-    tb = sphere.tangent_basis(x)
-    n = n_pts * (d - 1)
-    basis = torch.zeros(n_pts, d - 1, n_pts, d, dtype=x.dtype, device=x.device)
-    idx = torch.arange(n_pts, device=x.device)
-    basis[idx, :, idx, :] = tb.transpose(-1, -2)
-    basis = basis.reshape(n, n_pts, d)
+    basis = sphere.tangent_basis_vectors(x)
+    n = basis.shape[0]
     cols = []
     for start in range(0, n, chunk):
         v = basis[start:start + chunk]

@@ -25,15 +25,19 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
 
 from . import configurations, sphere
-from .bounds import KERNELS, potential
+from .bounds import CERTIFICATE_GAP, KERNELS, certifies, potential
 from .errors import ArgumentError
+from .results import RESULT_KEY, ResultType
+from .results import number as _num
 from .tolerances import tolerances
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -52,10 +56,6 @@ def same_value(a: float, b: float) -> bool:
     return abs(a - b) <= SAME_VALUE_REL * max(abs(a), abs(b), sys.float_info.min)
 
 
-def certifies(gap: float | None) -> bool:
-    """A relative LP gap certifies a global minimum when 0 <= gap <= CERTIFICATE_GAP, up to round-off; a bound
-    above the energy (gap < −1e-10) is a contradiction, never a certificate."""
-    return gap is not None and math.isfinite(gap) and -1e-10 <= gap <= CERTIFICATE_GAP
 # Solver options for energies: hand over to the trust region only when the first-order phase predicts
 # the minimiser within 1e-6 (optim's default 1e-3 spends ~4x longer in truncated CG on Thomson problems,
 # whose Hessians have many small eigenvalues: measured 7.2 s vs 1.9 s for 16 restarts at N = 100, same
@@ -75,10 +75,7 @@ def kernel_params(kernel: str, s: float | None = None, t: float | None = None) -
 
 
 def _check_size(N: Any, d: Any) -> tuple[int, int]:
-    for name, val, lo in (("N", N, 2), ("d", d, 2)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo} (points on S^(d-1)), got {val!r}")
-    return N, d
+    return require_int("N", N, 2, hint="points on S^(d-1)"), require_int("d", d, 2, hint="points on S^(d-1)")
 
 
 def energy(X: Tensor, kernel: str, *, s: float | None = None, t: float | None = None) -> Tensor:
@@ -131,7 +128,7 @@ class EnergyResult:
 
     def to_dict(self, include_points: bool = True) -> dict:
         out: dict[str, Any] = {
-            "kernel": self.kernel, "params": dict(self.params), "N": self.N, "d": self.d,
+            RESULT_KEY: str(ResultType.ENERGY), "kernel": self.kernel, "params": dict(self.params), "N": self.N, "d": self.d,
             "value": _num(self.value), "grad_norm": _num(self.grad_norm), "grad_tol": _num(self.grad_tol),
             "egrad_scale": _num(self.egrad_scale), "converged": self.converged,
             "configuration": self.configuration,
@@ -148,13 +145,6 @@ class EnergyResult:
             if self.history_grad_norms is not None:
                 out["history"] = {"grad_norms": [[_num(v) for v in row] for row in self.history_grad_norms.T.tolist()]}
         return out
-
-
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else str(x)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -208,10 +198,10 @@ def perturbations(pool: _Pool, R: int, generator: torch.Generator) -> Tensor:
     a = nearest_neighbour_distance(best)
     out = []
     for r in range(R):
-        kind = r % 4
-        if kind in (0, 2) or len(pool.points) == 1 and kind == 3:
+        move = r % 4  # 0, 2: perturb the best; 1: re-draw a few points; 3: perturb another minimum
+        if move in (0, 2) or len(pool.points) == 1 and move == 3:
             src, sigma = best, (0.1, 0.2, 0.4)[(r // 4) % 3]
-        elif kind == 1:
+        elif move == 1:
             src, sigma = best, 0.02
             x = best.clone()
             k = min(1 + (r // 4) % 3, N)
@@ -285,8 +275,7 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     quiet = default_quiet(N) if quiet is None else quiet
     for name, val, lo in (("restarts", restarts, 1), ("max_rounds", max_rounds, 0), ("patience", patience, 1),
                           ("confirm", confirm, 1), ("quiet", quiet, 1), ("seed", seed, 0)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val!r}")
+        require_int(name, val, lo)
     loss = LOSS_OF_KERNEL[kernel]
     gen = torch.Generator().manual_seed(seed)
     pool = _Pool()
@@ -435,10 +424,29 @@ def thomson_table() -> dict[int, float]:
 
 
 # --------------------------------------------------------------------------------------------------------
-# the verify hook (M > d+1)
+# the energy a loss's uniformity term is built from, and its cached minimum (verify's beyond-simplex
+# section, hemtools.checks.beyond_simplex, compares the anchors with it)
 
-_BASELINE_CACHE: dict[tuple, EnergyResult] = {}
-_BOUND_CACHE: dict[tuple, Any] = {}
+class _LRU(OrderedDict):
+    """A dict that keeps its ``maxsize`` most recently used entries (a sweep over many (M, d) must not grow
+    the caches of verify's baselines and bounds without end)."""
+
+    def __init__(self, maxsize: int):
+        super().__init__()
+        self.maxsize = maxsize
+
+    def get_or(self, key, make: Callable[[], Any]):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
+        return value
+
+
+CACHE_SIZE = 64  # entries per cache: a baseline holds M points, a bound its coefficients (a few kB each)
+_BASELINE_CACHE: _LRU = _LRU(CACHE_SIZE)
 
 
 def matching_kernel(spec, params: Mapping[str, Any]) -> tuple[str | None, dict, str]:
@@ -454,103 +462,16 @@ def baseline(kernel: str, params: Mapping[str, Any], M: int, d: int, *, restarts
              max_rounds: int = 2) -> EnergyResult:
     """The (cached) energy minimum of M points in d used by verify: a small budget, said in the section."""
     key = (kernel, tuple(sorted(params.items())), M, d, restarts, max_rounds)
-    if key not in _BASELINE_CACHE:
-        _BASELINE_CACHE[key] = minimise(kernel, M, d, s=params.get("s"), t=params.get("t"), restarts=restarts,
-                                        max_rounds=max_rounds, patience=1, confirm=2, recognise=False)
-    return _BASELINE_CACHE[key]
-
-
-def cached_lp_bound(kernel: str, params: Mapping[str, Any], M: int, d: int, **kw):
-    from .bounds import lp_bound
-
-    key = (kernel, tuple(sorted(params.items())), M, d, tuple(sorted(kw.items())))
-    if key not in _BOUND_CACHE:
-        _BOUND_CACHE[key] = lp_bound(kernel, M, d, s=params.get("s"), t=params.get("t"), **kw)
-    return _BOUND_CACHE[key]
+    return _BASELINE_CACHE.get_or(key, lambda: minimise(kernel, M, d, s=params.get("s"), t=params.get("t"),
+                                                        restarts=restarts, max_rounds=max_rounds, patience=1,
+                                                        confirm=2, recognise=False))
 
 
 # an energy minimum above the LP bound by less than this (relative) is certified globally optimal: the LP
 # bound is correct to ~1e-10 relative after its off-grid check (bounds.py), the solver's value to ~1e-14
-CERTIFICATE_GAP = 1e-6
 
 
-def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: float) -> dict:
-    """Extra sections of a verify report for M > d+1 (SPEC §2 C3).
-
-    ``energy_baseline``  the energy the loss's uniformity term is built from (InfoNCE family: Gaussian with
-                         t = 1/(2τ); KCL: its kernel), its minimum over M points in d (``minimise`` with a
-                         small budget, cached), the energy of the found anchors U, and whether U is that
-                         minimiser (same sorted inner products);
-    ``recognition``      the known configuration U is congruent to (``configurations.recognise``);
-    ``lp_bound``         the Delsarte–Yudin bound for that energy and the relative gaps of the baseline
-                         minimum and of U (gap ≈ 0 certifies a global minimum).
-    """
-    tols = tolerances(torch.float64)
-    U = torch.as_tensor(U, dtype=torch.float64).detach().cpu()
-    out: dict[str, dict] = {}
-
-    rec = configurations.recognise(U, tols.config)
-    names = configurations.names_fitting(M, d)
-    out["recognition"] = {
-        **(rec.to_dict() if rec else {"name": None, "residual": None}),
-        "candidates": names,
-        "summary": (f"anchors form the {rec.name} (Procrustes residual {rec.residual:.1e})" if rec else
-                    f"anchors match no known configuration of {M} points in R^{d}"
-                    + (f" (compared with {', '.join(names)})" if names else " (none is known for this size)")),
-    }
-
-    kernel, kp, relation = matching_kernel(spec, params)
-    if kernel is None:
-        out["energy_baseline"] = {"kernel": None, "note": relation, "summary": f"skipped: {relation}"}
-        return out
-    e_u = float(energy(U, kernel, **kp))
-    is_loss = spec.forms.resolve("energy", params)[0].is_the_loss
-    section: dict[str, Any] = {"kernel": kernel, "params": kp, "relation": relation, "found_energy": e_u}
-    if is_loss:
-        section.update(minimum=found, budget="the verify solve itself", same_configuration=True,
-                       relative_excess=0.0)
-        e_min, x_min = found, U
-        section["summary"] = f"{kernel} energy {found:.12g} (the loss is the energy)"
-    else:
-        base = baseline(kernel, kp, M, d)
-        e_min, x_min = base.value, base.points
-        fp_dev = float((configurations.fingerprint(U) - configurations.fingerprint(x_min)).abs().max())
-        rel = (e_u - e_min) / max(abs(e_min), 1e-300)
-        same = fp_dev <= tols.config
-        section.update(minimum=e_min, minimum_grad_norm=base.grad_norm, minimum_hits=base.hits,
-                       minimum_solves=base.solves, budget=f"{base.restarts} restarts + {base.rounds} hopping rounds "
-                       f"(a quick baseline; `hemtools energy` searches longer)", fingerprint_deviation=fp_dev,
-                       same_configuration=same, relative_excess=rel)
-        if rel < -tols.value_rel * 10:
-            verdict = "U has LOWER energy than the baseline search found (the baseline is not the minimum)"
-        elif same:
-            verdict = "U is the energy minimiser found"
-        else:
-            verdict = f"U is not the energy minimiser found (sorted inner products differ by {fp_dev:.1e})"
-        section["summary"] = (f"{kernel} energy ({', '.join(f'{k}={v:g}' for k, v in kp.items()) or 'no parameter'})"
-                              f" of U {e_u:.10g} vs minimum {e_min:.10g} (rel. excess {rel:.1e}): {verdict}")
-    out["energy_baseline"] = section
-
-    lp = cached_lp_bound(kernel, kp, M, d, exchange_rounds=1, check_cells=2 ** 18)
-    if math.isfinite(lp.bound):
-        gap_min = lp.gap(min(e_min, e_u))
-        gap_u = lp.gap(e_u)
-        certified = certifies(gap_min)
-        out["lp_bound"] = {
-            "kernel": kernel, "params": kp, "bound": lp.bound, "degree": lp.degree, "correction": lp.correction,
-            "gap_minimum": gap_min, "gap_found": gap_u, "certificate_gap": CERTIFICATE_GAP,
-            "certified_global_minimum": certified, "seconds": lp.seconds,
-            "summary": (f"Delsarte–Yudin bound {lp.bound:.10g} (degree {lp.degree}); relative gap of the minimum "
-                        f"{gap_min:.1e}" + (" — certified global minimum" if certified else
-                                            " — bound above the energy: inconsistent, no certificate"
-                                            if gap_min < -1e-10 else " — not tight: no certificate")),
-        }
-    else:
-        out["lp_bound"] = {"kernel": kernel, "status": lp.status, "summary": f"LP bound failed: {lp.status}"}
-    return out
-
-
-__all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table", "verify_extras",
+__all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table",
            "matching_kernel", "baseline", "perturbations", "default_patience", "gradient_scale",
            "nearest_neighbour_distance", "LOSS_OF_KERNEL", "default_quiet", "all_minima_seen",
            "SAME_VALUE_REL", "CERTIFICATE_GAP", "same_value", "certifies"]

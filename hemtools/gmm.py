@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .errors import ArgumentError
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -58,9 +59,7 @@ def _labels(labels, n: int) -> np.ndarray:
 
 
 def _int(x, name: str, low: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < low:
-        raise ArgumentError(f"{name}: expected an integer >= {low}, got {x!r}")
-    return int(x)
+    return require_int(name, x, low)
 
 
 def _positive(x, name: str) -> float:

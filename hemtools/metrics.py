@@ -49,6 +49,9 @@ import torch
 from scipy.special import betainc, betaincinv, betaln, logsumexp
 
 from .errors import ArgumentError
+from .results import RESULT_KEY, ResultType
+from .results import jsonable as _jsonable
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -69,9 +72,7 @@ W1_ATOL = 1e-6
 
 
 def _check_d(d) -> int:
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or int(d) < 2:
-        raise ArgumentError(f"d: expected an integer >= 2 (points on S^(d-1)), got {d!r}")
-    return int(d)
+    return require_int("d", d, 2, hint="points on S^(d-1)")
 
 
 def uniform_inner_product_cdf(s, d: int) -> np.ndarray:
@@ -676,22 +677,6 @@ class Metrics:
         return {k: _jsonable(v) for k, v in out.items()}
 
 
-def _jsonable(v):
-    if isinstance(v, float):
-        return v if math.isfinite(v) else str(v)
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return _jsonable(float(v))
-    return v
-
-
 def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = DEFAULT_TILE,
             refine: bool = True, rtol: float = 1e-6, atol: float = W1_ATOL, hist_bins: int = 80) -> Metrics:
     """Alignment (when V is given), uniformity, effective rank and W1 of the embeddings U (unit rows).
@@ -806,3 +791,63 @@ __all__ = ["alignment", "effective_rank", "metrics", "Metrics", "nearest_configu
            "ConfigurationDistance", "w1_uniform", "W1Result", "pair_histogram",
            "PairHistogram", "as_points", "uniform_inner_product_cdf", "uniform_inner_product_pdf",
            "uniform_inner_product_antiderivative", "uniform_inner_product_quantile"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# the analysis of saved embeddings (``hemtools analyze``)
+
+SAMPLE_POINTS = 500  # points kept (projected to 2-D, or 3-D on S^2) in the JSON for the geometry panel
+
+
+def analyze(path: str, pairs: str | None = None, key: str | None = None, seed: int = 0) -> dict:
+    """The result dictionary of ``hemtools analyze`` (what ``--json`` prints and ``plot --kind analyze`` draws)."""
+    from .io import load_embeddings, normalise
+
+    t0 = time.perf_counter()
+    U, notes = load_embeddings(path, key)
+    U, note = normalise(path, U)
+    notes += [note] if note else []
+    V = None
+    if pairs is not None:
+        V, more = load_embeddings(pairs, key)
+        notes += more
+        if V.shape != U.shape:
+            raise ArgumentError(f"{pairs}: shape {V.shape} differs from {path}'s {U.shape}; "
+                                "--pairs needs one positive per row of EMB")
+        V, note = normalise(pairs, V)
+        notes += [note] if note else []
+    Ut = torch.from_numpy(U)
+    m = metrics(Ut, None if V is None else torch.from_numpy(V))
+    near = [c.to_dict() for c in nearest_configurations(Ut)]
+    out = {RESULT_KEY: str(ResultType.ANALYZE), "file": path, "pairs": pairs, "M": m.M, "d": m.d, **m.to_dict()}
+    out["nearest_configurations"] = near
+    out["nearest"] = near[0] if near else None
+    out["projection"] = _projection(U, V, seed)
+    out["notes"] = notes
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _projection(U, V, seed: int) -> dict:
+    """At most SAMPLE_POINTS points (and their pairs) for the geometry panel: the points themselves on S^1
+    and S^2, a PCA projection to 2-D otherwise (principal axes of U, and V when given)."""
+    M, d = U.shape
+    idx = np.arange(M)
+    if M > SAMPLE_POINTS:
+        idx = np.sort(np.random.default_rng(seed).choice(M, SAMPLE_POINTS, replace=False))
+    if d <= 3:
+        return {"kind": "sphere" if d == 3 else "circle", "index": idx.tolist(), "U": U[idx].tolist(),
+                "V": None if V is None else V[idx].tolist(), "explained": None}
+    allp = U if V is None else np.vstack([U, V])
+    mean = allp.mean(0)
+    _, sv, vt = np.linalg.svd(allp - mean, full_matrices=False)
+    var = sv ** 2 / max(float((sv ** 2).sum()), 1e-300)
+    P = vt[:2].T
+    return {"kind": "pca", "index": idx.tolist(), "U": ((U[idx] - mean) @ P).tolist(),
+            "V": None if V is None else ((V[idx] - mean) @ P).tolist(), "explained": var[:2].tolist()}
+
+
+def finite_metrics(r: dict) -> list[str]:
+    """Names of the metrics that came out non-finite (the JSON writes them as strings)."""
+    names = ["uniformity", "effective_rank", "w1"] + (["alignment"] if r.get("alignment") is not None else [])
+    return [n for n in names if not (isinstance(r[n], (int, float)) and math.isfinite(r[n]))]

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import ArgumentError
+from .validators import require_int
 from .losses.alphacl import alpha_energy
 
 Tensor = torch.Tensor
@@ -70,9 +71,7 @@ def _matrix(x, name: str, *, square: bool = False, batched: bool = False) -> Ten
 
 
 def _int(x, name: str, low: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < low:
-        raise ArgumentError(f"{name}: expected an integer >= {low}, got {x!r}")
-    return x
+    return require_int(name, x, low, numpy=False)
 
 
 def check_dims(dims) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import torch
@@ -29,7 +29,9 @@ import torch
 from .errors import ArgumentError
 from . import derivatives, sphere
 from .losses.registry import LossSpec, get_loss
+from .results import StopReason, jsonable_params
 from .tolerances import tolerances
+from .validators import SEED_MAX, require_int, require_seed  # noqa: F401 (SEED_MAX: public before)
 
 Tensor = torch.Tensor
 fused_method = "closed form"  # hemtools.fused.METHOD (not imported here: fused imports nothing of optim)
@@ -56,7 +58,7 @@ class SolveResult:
     grad_norms: Tensor  # (R,)
     iterations: Tensor  # (R,) total iterations (first order + trust region)
     converged: Tensor  # (R,) bool: gradient at its round-off floor, or <= tol with a resolved Newton step
-    stop_reasons: list[str]
+    stops: list[StopReason]  # why each restart stopped (``stop_reasons`` gives their messages)
     history_values: Tensor  # (T, R), value after each iteration (frozen restarts repeat their last value)
     history_grad_norms: Tensor  # (T, R)
     phase_switch: int  # iteration index at which the trust-region phase began
@@ -73,6 +75,11 @@ class SolveResult:
     @property
     def restarts(self) -> int:
         return self.points.shape[0]
+
+    @property
+    def stop_reasons(self) -> list[str]:
+        """The message of each restart's :class:`~hemtools.results.StopReason` (the words the reports print)."""
+        return [s.message for s in self.stops]
 
     @property
     def finite(self) -> Tensor:
@@ -99,7 +106,7 @@ class SolveResult:
 
     def to_dict(self, include_points: bool = True, include_history: bool = True) -> dict:
         out: dict[str, Any] = {
-            "loss": self.loss, "M": self.M, "d": self.d, "params": _jsonable(self.params), "kind": self.kind,
+            "loss": self.loss, "M": self.M, "d": self.d, "params": jsonable_params(self.params), "kind": self.kind,
             "restarts": self.restarts, "best": self.best,
             "values": self.values.tolist(), "grad_norms": self.grad_norms.tolist(),
             "iterations": self.iterations.tolist(), "converged": self.converged.tolist(),
@@ -115,30 +122,16 @@ class SolveResult:
         return out
 
 
-def _jsonable(params: Mapping) -> dict:
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
-
-
 # --------------------------------------------------------------------------------------------------------
 
 
 def check_size(M: Any, d: Any, *, min_M: int = 2) -> tuple[int, int]:
     """Validate the problem size; ValueError names the argument and the accepted range."""
-    for name, val, lo in (("M", M, min_M), ("d", d, 2)):
-        if isinstance(val, bool) or not isinstance(val, (int,)) and not (isinstance(val, float) and val.is_integer()):
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val!r}")
-        if int(val) < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val!r}")
-    return int(M), int(d)
-
-
-SEED_MAX = 2 ** 64 - 1  # torch.Generator.manual_seed accepts unsigned 64-bit seeds
+    return (require_int("M", M, min_M, integral_floats=True), require_int("d", d, 2, integral_floats=True))
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-        raise ArgumentError(f"seed: expected an integer from 0 to 2**64 - 1, got {seed!r}")
-    return seed
+    return require_seed("seed", seed)
 
 
 # The solver holds, per restart, a few N×N matrices (Gram matrices of the loss and their graphs for the
@@ -201,18 +194,81 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     raise ArgumentError(f"dtype: expected float64 or float32, got {dtype!r}")
 
 
+# --------------------------------------------------------------------------------------------------------
+# the solver's knobs (their defaults are the measured choices documented where they act)
+
+
+@dataclass(frozen=True)
+class FirstOrderOptions:
+    """Riemannian BB descent with the Zhang–Hager non-monotone Armijo search (:meth:`_Solver.first_order`)."""
+
+    max_iter: int = 5000
+    # hand over when BB step × gradient norm (the predicted distance to the minimiser) is below this; None:
+    # SWITCH_STEP, or FUSED_SWITCH_STEP for losses with closed-form derivatives (hemtools.fused)
+    switch_step: float | None = None
+    armijo: float = 1e-4  # sufficient decrease c in f(R(x − αg)) <= C − c α ‖g‖²
+    nonmonotone: float = 0.85  # Zhang–Hager weight η of the running mean C
+    shrink: float = 0.5  # backtracking factor of a rejected step
+    max_backtracks: int = 40  # rejected steps in a row before a restart is stalled
+    initial_rad: float = 0.1  # first step (and fallback without positive curvature): radians per point
+    max_rad: float = 1.0  # largest step: radians per point
+
+
+@dataclass(frozen=True)
+class TrustRegionOptions:
+    """Riemannian trust region with Steihaug–Toint truncated CG (:meth:`_Solver.trust_region`)."""
+
+    max_iter: int = 200
+    max_inner: int | None = None  # CG iterations per step (default min(dim, 2000))
+    initial_radius: float = 1 / 8  # initial Δ as a fraction of Δ̄ = π √N
+    accept: float = 0.1  # ρ above which a step is accepted
+    shrink_below: float = 0.25  # ρ below which Δ shrinks fourfold
+    grow_above: float = 0.75  # ρ above which a step on the boundary doubles Δ
+    stall_iterations: int = 6  # iterations without progress before a restart stagnates
+    min_radius: float = 1e-14  # Δ below which a restart stagnates
+    progress: float = 0.9  # a gradient norm below this fraction of the best so far is progress
+    step_tol: float = 1e-8  # a resolved Newton step below this leaves an O(1e-16) error in the configuration
+    cg_theta: float = 1.0  # CG residual target ‖g‖ min(‖g‖^θ, κ)
+    cg_kappa: float = 0.1
+    cg_accurate: float = 1e-6  # relative CG residual once the gradient is below tol (true Newton step)
+
+
+@dataclass(frozen=True)
+class RoundOffOptions:
+    """Round-off margins in units of eps (a few ulps of the magnitudes compared)."""
+
+    slack: float = 16.0  # line-search comparisons: ulps of |C|
+    gradient_floor: float = 10.0  # the gradient's round-off floor: ulps of the Euclidean gradient
+    rho: float = 1e3  # regularisation of ρ: ulps of |f| + ‖∇f‖
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    first_order: FirstOrderOptions = field(default_factory=FirstOrderOptions)
+    trust_region: TrustRegionOptions = field(default_factory=TrustRegionOptions)
+    round_off: RoundOffOptions = field(default_factory=RoundOffOptions)
+
+
+DEFAULT_OPTIONS = SolverOptions()
+
+
 def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[str, Any] | None = None,
           restarts: int = 8, seed: int = 0, dtype: str | torch.dtype = torch.float64,
           device: str | torch.device | None = "cpu", tol: float | None = None, x0: Tensor | None = None,
-          max_first_order: int = 5000, max_trust_region: int = 200, switch_step: float | None = None,
-          max_inner: int | None = None, progress: Callable[[int, Tensor], None] | None = None) -> SolveResult:
+          max_first_order: int | None = None, max_trust_region: int | None = None, switch_step: float | None = None,
+          max_inner: int | None = None, progress: Callable[[int, Tensor], None] | None = None,
+          options: SolverOptions | None = None) -> SolveResult:
     """Minimise ``loss`` over M pairs (or M points, for energies) on S^{d-1} from ``restarts`` random starts.
 
     Parameters are validated against the loss's metadata (ValueError names the argument and the range).
     ``tol`` is the target Riemannian gradient norm (default: 1e-12 in float64).  ``x0`` (R, N, d) replaces
-    the random starts.  ``switch_step`` (predicted distance to the minimiser at which the trust region takes
-    over) defaults to SWITCH_STEP, or FUSED_SWITCH_STEP for losses with closed-form derivatives.  ``progress(iteration, grad_norms)`` is called once per iteration.
+    the random starts.  ``progress(iteration, grad_norms)`` is called once per iteration.  ``options``
+    holds every knob of the solver (:class:`SolverOptions`); ``max_first_order`` (5000), ``max_trust_region``
+    (200), ``switch_step`` and ``max_inner`` override their fields.  ``switch_step`` (predicted distance to
+    the minimiser at which the trust region takes over) defaults to SWITCH_STEP, or FUSED_SWITCH_STEP for
+    losses with closed-form derivatives.
     """
+    options = _with_overrides(options or DEFAULT_OPTIONS, max_first_order, max_trust_region, switch_step, max_inner)
     spec = get_loss(loss)
     M, d = check_size(M, d)
     p = spec.resolve_params(params)
@@ -222,8 +278,7 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
     tol = tols.grad if tol is None else float(tol)
     if not (tol > 0 and math.isfinite(tol)):
         raise ArgumentError(f"tol: expected a positive finite number, got {tol!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ArgumentError(f"restarts: expected an integer >= 1, got {restarts!r}")
+    require_int("restarts", restarts, 1)
     check_seed(seed)
     n = spec.n_points(M)
     check_memory(n, d, restarts, dtype)
@@ -238,29 +293,49 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
     from . import fused as _fused
 
     closed_form = _fused.for_loss(spec, M, p)
+    switch_step = options.first_order.switch_step
     if switch_step is None:
         switch_step = SWITCH_STEP if closed_form is None else FUSED_SWITCH_STEP
-    state = _Solver(f, x, tol=tol, eps=tols.eps, progress=progress, fused=closed_form)
-    state.first_order(max_first_order, switch_step)
+    state = _Solver(f, x, tol=tol, eps=tols.eps, progress=progress, fused=closed_form, options=options)
+    state.first_order(options.first_order.max_iter, switch_step)
     switch = state.iteration
-    state.trust_region(max_trust_region, max_inner)
+    state.trust_region(options.trust_region.max_iter, options.trust_region.max_inner)
     seconds = time.perf_counter() - t0
 
     return SolveResult(
         loss=spec.name, M=M, d=d, params=p, kind=spec.kind, points=state.x.detach().to("cpu", torch.float64),
         values=state.value.detach().cpu().double(), grad_norms=state.gnorm.detach().cpu().double(),
         iterations=state.iters.cpu(), converged=state.converged().cpu(),
-        stop_reasons=state.reasons(), history_values=torch.stack(state.hist_v).cpu().double(),
+        stops=state.reasons(), history_values=torch.stack(state.hist_v).cpu().double(),
         history_grad_norms=torch.stack(state.hist_g).cpu().double(), phase_switch=switch, seconds=seconds,
         tol=tol, seed=seed, dtype=str(dtype).replace("torch.", ""), device=str(dev),
         hessian_vector_products=state.n_hvp, hessian_method=state.hess_method,
         notes=[state.hess_reason] if state.hess_reason else [])
 
 
+def _with_overrides(options: SolverOptions, max_first_order, max_trust_region, switch_step, max_inner) -> SolverOptions:
+    fo, tr = {}, {}
+    if max_first_order is not None:
+        fo["max_iter"] = max_first_order
+    if switch_step is not None:
+        fo["switch_step"] = switch_step
+    if max_trust_region is not None:
+        tr["max_iter"] = max_trust_region
+    if max_inner is not None:
+        tr["max_inner"] = max_inner
+    if not fo and not tr:
+        return options
+    return replace(options, first_order=replace(options.first_order, **fo),
+                   trust_region=replace(options.trust_region, **tr))
+
+
 class _Solver:
     """Mutable state of one batched solve (kept out of the public API)."""
 
-    def __init__(self, f, x: Tensor, *, tol: float, eps: float, progress=None, fused=None):
+    def __init__(self, f, x: Tensor, *, tol: float, eps: float, progress=None, fused=None,
+                 options: SolverOptions = DEFAULT_OPTIONS):
+        self.options = options
+        self.STEP_TOL = options.trust_region.step_tol
         self.f = f
         # closed-form value/gradient/HVP of the same loss (hemtools.fused), or None: autograd
         self.fused = fused
@@ -312,9 +387,9 @@ class _Solver:
 
     def _slack(self, ref: Tensor) -> Tensor:
         # round-off margin: a few ulps of the magnitude being compared
-        return 16.0 * self.eps * ref.abs().clamp_min(1.0)
+        return self.options.round_off.slack * self.eps * ref.abs().clamp_min(1.0)
 
-    STEP_TOL = 1e-8  # a resolved Newton step below this leaves an O(1e-16) error in the configuration
+    STEP_TOL = TrustRegionOptions.step_tol  # (per solve: options.trust_region.step_tol)
 
     def converged(self) -> Tensor:
         """At the round-off floor of the gradient, or below tol after an accurate Newton step <= STEP_TOL."""
@@ -326,7 +401,7 @@ class _Solver:
         whose normal part (x·∇f) does not vanish at a minimiser and carries the size of the terms that
         cancel in the projection.  Scale-free: ~1e-15 for KCL, ~1e-25 for InfoNCE at τ = 0.05."""
         eg = self.egrad if egrad is None else egrad
-        return torch.maximum(10.0 * self.eps * sphere.norm(eg), self.grad_noise)
+        return torch.maximum(self.options.round_off.gradient_floor * self.eps * sphere.norm(eg), self.grad_noise)
 
     def _measure_gradient_noise(self) -> None:
         """Measure the round-off of the Riemannian gradient: its change under a displacement of one ulp
@@ -356,14 +431,15 @@ class _Solver:
         trial is rejected shrinks its step and tries again in the next round while the others move on, so
         a batch costs as many evaluations as its slowest member, not the sum of everyone's backtracks.
         """
-        c, eta_zh, shrink, max_backtracks = 1e-4, 0.85, 0.5, 40
+        o = self.options.first_order
+        c, eta_zh, shrink, max_backtracks = o.armijo, o.nonmonotone, o.shrink, o.max_backtracks
         B, dev, dt = self.B, self.x.device, self.x.dtype
         # initial step: move the configuration by ~0.1 rad per point along the gradient
         # Steps are expressed through the displacement they cause, α‖g‖, which is scale-free (a flat
         # landscape has tiny gradients and needs huge α): start with 0.1 rad per point, never exceed
         # ~1 rad per point, fall back to 0.1 rad per point where BB sees no positive curvature.
         rad = math.sqrt(self.x.shape[1])
-        step = 0.1 * rad / self.gnorm.clamp_min(1e-300)
+        step = o.initial_rad * rad / self.gnorm.clamp_min(1e-300)
         C = self.value.clone()
         Q = torch.ones(B, dtype=dt, device=dev)
         bb_count = torch.zeros(B, dtype=torch.long, device=dev)
@@ -400,7 +476,8 @@ class _Solver:
                 gn_norm = sphere.norm(gn).clamp_min(1e-300)
                 usable = (sy > 0) & torch.isfinite(bb) & (bb > 0)
                 bb_est[good] = torch.where(usable, bb, torch.full_like(bb, math.inf))
-                step[good] = torch.where(usable, torch.minimum(bb, rad / gn_norm), 0.1 * rad / gn_norm)
+                step[good] = torch.where(usable, torch.minimum(bb, o.max_rad * rad / gn_norm),
+                                         o.initial_rad * rad / gn_norm)
                 bb_count[good] += 1
                 backtracks[good] = 0
                 q_new = eta_zh * Q[good] + 1.0
@@ -425,11 +502,12 @@ class _Solver:
         leaves the points 1e-4 from the minimiser.  A restart stagnates when for 6 iterations neither its
         value decreased beyond round-off nor its gradient norm by 10 %.
         """
+        o = self.options.trust_region
         B, N, d = self.x.shape
         dim = N * (d - 1)
         max_inner = min(dim, 2000) if max_inner is None else max_inner
         delta_bar = math.pi * math.sqrt(N)
-        delta = torch.full((B,), delta_bar / 8, dtype=self.x.dtype, device=self.x.device)
+        delta = torch.full((B,), delta_bar * o.initial_radius, dtype=self.x.dtype, device=self.x.device)
         best_g = self.gnorm.clone()
         probed = False
         no_progress = torch.zeros(B, dtype=torch.long, device=self.x.device)
@@ -454,7 +532,8 @@ class _Solver:
             # then the true Newton step, whose length bounds the distance to the minimiser.
             polish = self.gnorm <= self.tol
             eta, h_eta, hit_boundary, n_inner = _truncated_cg(model, g, delta, active, max_inner, floor=floor,
-                                                               accurate=polish)
+                                                               accurate=polish, theta=o.cg_theta, kappa=o.cg_kappa,
+                                                               accurate_residual=o.cg_accurate)
             self.n_hvp += n_inner
             if self.hess_method == derivatives.AUTOGRAD and bool((active & ~torch.isfinite(sphere.norm(h_eta))).any()):
                 # the second derivative is not finite here although the gradient is (e.g. a norm of u_i − v_i
@@ -472,12 +551,12 @@ class _Solver:
             actual = self.value - v_new
             # round-off scale of f: |f| plus the size of its terms, gauged by the Euclidean gradient (whose
             # normal part does not vanish); scale-free, unlike max(1, |f|)
-            reg = 1e3 * self.eps * (self.value.abs() + sphere.norm(self.egrad))
+            reg = self.options.round_off.rho * self.eps * (self.value.abs() + sphere.norm(self.egrad))
             rho = (actual + reg) / (pred + reg)
-            ok = active & torch.isfinite(v_new) & (pred >= 0) & (rho > 0.1)
+            ok = active & torch.isfinite(v_new) & (pred >= 0) & (rho > o.accept)
             # radius update (Absil, Baker & Gallivan 2007, Alg. 1)
-            delta = torch.where(active & (rho < 0.25), delta / 4, delta)
-            grow = active & (rho > 0.75) & hit_boundary
+            delta = torch.where(active & (rho < o.shrink_below), delta / 4, delta)
+            grow = active & (rho > o.grow_above) & hit_boundary
             delta = torch.where(grow, torch.clamp(2 * delta, max=delta_bar), delta)
             decreased = torch.zeros_like(ok)
             if bool(ok.any()):
@@ -499,35 +578,36 @@ class _Solver:
                 model = cand
                 self.value, self.egrad, self.g = model.value, model.egrad.detach(), model.rgrad
                 self.gnorm = sphere.norm(self.g)
-            improved = decreased | (self.gnorm < 0.9 * best_g)
+            improved = decreased | (self.gnorm < o.progress * best_g)
             best_g = torch.minimum(best_g, self.gnorm)
             no_progress = torch.where(active & ~improved, no_progress + 1, torch.zeros_like(no_progress))
-            self.stalled |= active & ((no_progress >= 6) | (delta < 1e-14))
+            self.stalled |= active & ((no_progress >= o.stall_iterations) | (delta < o.min_radius))
             self._record(active)
 
     def _model(self, x: Tensor):
         return self.fused.model(x) if self.hess_method == fused_method else derivatives.model(self.f, x, self.hess_method)
 
-    def reasons(self) -> list[str]:
+    def reasons(self) -> list[StopReason]:
         out = []
         conv = self.converged()
         floor = self._noise_floor()
         for b in range(self.B):
             if bool(self.dead[b]):
-                out.append("non-finite value or gradient")
+                out.append(StopReason.NON_FINITE)
             elif bool(conv[b]) and float(self.gnorm[b]) <= float(floor[b]):
-                out.append("converged: gradient at its round-off floor")
+                out.append(StopReason.ROUND_OFF_FLOOR)
             elif bool(conv[b]):
-                out.append("converged: gradient below tolerance, Newton step resolved")
+                out.append(StopReason.NEWTON_RESOLVED)
             elif bool(self.stalled[b]):
-                out.append("stagnated: no further decrease possible in this precision")
+                out.append(StopReason.STAGNATED)
             else:
-                out.append("iteration limit reached")
+                out.append(StopReason.ITERATION_LIMIT)
         return out
 
 
 def _truncated_cg(model: sphere.SecondOrderModel, g: Tensor, delta: Tensor, active: Tensor, max_inner: int,
-                  floor: Tensor, accurate: Tensor | None = None, theta: float = 1.0, kappa: float = 0.1):
+                  floor: Tensor, accurate: Tensor | None = None, theta: float = 1.0, kappa: float = 0.1,
+                  accurate_residual: float = 1e-6):
     """Steihaug–Toint truncated CG for min_η <g,η> + ½<η,Hη>, ‖η‖ ≤ Δ, per batch entry.
 
     Returns η, Hη, whether the boundary (or negative curvature) stopped it, and the number of HVPs.
@@ -544,7 +624,7 @@ def _truncated_cg(model: sphere.SecondOrderModel, g: Tensor, delta: Tensor, acti
     # O(‖g‖) and may be negative away from the critical point (which would send it to the boundary).
     target = torch.minimum(r0.pow(theta), torch.full_like(r0, kappa))
     if accurate is not None:
-        target = torch.where(accurate, torch.minimum(target, torch.full_like(r0, 1e-6)), target)
+        target = torch.where(accurate, torch.minimum(target, torch.full_like(r0, accurate_residual)), target)
     stop_at = torch.maximum(r0 * target, floor)
     act = active & (r0 > floor)  # a residual already at the floor needs no step
     hit = torch.zeros_like(act)

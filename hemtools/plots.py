@@ -21,7 +21,7 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 def save(fig: Figure, path: str) -> str:
     """Write ``fig`` to ``path`` (format from the extension), atomically."""
-    from hemtools.commands._common import write_atomic
+    from hemtools.io import write_atomic
     from hemtools.errors import ArgumentError
 
     ext = os.path.splitext(path)[1].lower()
@@ -202,8 +202,16 @@ def verify_figure(result: dict, path: str | None = None) -> Figure:
 # reading saved results (the JSON of verify / energy / analyze, the JSON lines of a sweep)
 
 
-def result_kind(r: dict) -> str:
-    """'verify', 'energy', 'analyze' or 'unknown', from the keys of a saved result."""
+# the "result" tag of a saved result → what it draws as (a sweep row is a verify result with its cell key)
+_DRAWN_AS = {"verify": "verify", "sweep": "verify", "energy": "energy", "analyze": "analyze"}
+
+
+def result_type(r: dict) -> str:
+    """'verify', 'energy', 'analyze' or 'unknown': the ``"result"`` tag of a saved result; files written
+    before the tag existed are recognised from their keys."""
+    tag = r.get("result")
+    if isinstance(tag, str):
+        return _DRAWN_AS.get(tag, "unknown")
     if "kernel" in r and "N" in r:
         return "energy"
     if "effective_rank" in r and "w1" in r:
@@ -211,6 +219,9 @@ def result_kind(r: dict) -> str:
     if "loss" in r and "verdict" in r and "M" in r:
         return "verify"
     return "unknown"
+
+
+result_kind = result_type  # the name before issue 12
 
 
 def points_of(r: dict) -> tuple[np.ndarray, np.ndarray | None]:

@@ -32,6 +32,8 @@ import itertools
 
 import pytest
 
+from hemtools.validators import require_int
+
 DEFAULTS = {"seed": 0, "dtype": "float64", "device": "cpu", "restarts": 8}
 OPTIONS = ("seed", "dtype", "device", "restarts")
 MARKER_OPTIONS = ("loss", "claim", "expect", "hessian", "params") + OPTIONS
@@ -56,11 +58,11 @@ def pytest_configure(config):
         "markers", "hemtools(loss=None, M=None, d=None, grid=None, claim=None, **params): hem_verify defaults; "
                    "M and d (ints or lists) or grid=[(M, d), ...] parametrise the test")
     restarts = config.getoption("--hemtools-restarts", None)
-    if restarts is not None and restarts < 1:
-        raise pytest.UsageError(f"--hemtools-restarts: expected an integer >= 1, got {restarts}")
+    if restarts is not None:
+        require_int("--hemtools-restarts", restarts, 1, error=pytest.UsageError)
     seed = config.getoption("--hemtools-seed", None)
-    if seed is not None and seed < 0:
-        raise pytest.UsageError(f"--hemtools-seed: expected an integer >= 0, got {seed}")
+    if seed is not None:
+        require_int("--hemtools-seed", seed, 0, error=pytest.UsageError)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -196,7 +198,7 @@ def _make_verify(request, case):
             pytest.fail(failure, pytrace=False)
         wanted = (expect,) if isinstance(expect, str) else tuple(expect or ())
         if expect is not None and report.verdict not in wanted:
-            from hemtools.commands.verify import render
+            from hemtools.text import render_verify as render
 
             pytest.fail(f"hemtools: {report.loss} M={report.M} d={report.d}: expected {' or '.join(wanted)}, "
                         f"got {report.verdict}\n\n{render(report)}\nreproduce: {_reproduce(report)}", pytrace=False)

@@ -177,6 +177,17 @@ def tangent_basis(x: Tensor) -> Tensor:
     return h[..., :, 1:]
 
 
+def tangent_basis_vectors(x: Tensor) -> Tensor:
+    """The orthonormal basis of the tangent space at one configuration x (N, d) as n = N(d−1) tangent
+    vectors of shape (N, d), each supported on one point (:func:`tangent_basis` of that point)."""
+    n_pts, d = x.shape
+    tb = tangent_basis(x)  # (N, d, d-1)
+    basis = torch.zeros(n_pts, d - 1, n_pts, d, dtype=x.dtype, device=x.device)
+    idx = torch.arange(n_pts, device=x.device)
+    basis[idx, :, idx, :] = tb.transpose(-1, -2)
+    return basis.reshape(n_pts * (d - 1), n_pts, d)
+
+
 def riemannian_hessian_matrix(f: Objective, x: Tensor, *, chunk: int = 1024) -> tuple[Tensor, Tensor]:
     """The Riemannian Hessian of ``f`` at one configuration ``x`` (N, d), as a symmetric matrix in an
     orthonormal tangent basis: shape (n, n) with n = N (d - 1).  Returns ``(H, basis)`` with ``basis``
@@ -191,12 +202,8 @@ def riemannian_hessian_matrix(f: Objective, x: Tensor, *, chunk: int = 1024) -> 
         raise ArgumentError(f"x: expected one configuration of shape (N, d), got {tuple(x.shape)}")
     n_pts, d = x.shape
     x = x.detach()
-    tb = tangent_basis(x)  # (N, d, d-1)
-    n = n_pts * (d - 1)
-    basis = torch.zeros(n_pts, d - 1, n_pts, d, dtype=x.dtype, device=x.device)
-    idx = torch.arange(n_pts, device=x.device)
-    basis[idx, :, idx, :] = tb.transpose(-1, -2)
-    basis = basis.reshape(n, n_pts, d)
+    basis = tangent_basis_vectors(x)
+    n = basis.shape[0]
 
     cols = []
     for start in range(0, n, chunk):

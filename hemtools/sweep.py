@@ -164,7 +164,7 @@ class SweepSummary:
         return self.total - self.done - self.skipped - self.by_others
 
     def to_dict(self) -> dict:
-        return {"store": self.path, "total": self.total, "done": self.done, "skipped": self.skipped,
+        return {"result": "sweep", "store": self.path, "total": self.total, "done": self.done, "skipped": self.skipped,
                 "by_others": self.by_others, "remaining": self.remaining, "verdicts": dict(self.verdicts),
                 "interrupted": self.interrupted, "seconds": self.seconds, "store_seconds": self.store_seconds}
 

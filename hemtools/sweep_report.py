@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 
 from .errors import ArgumentError
+from .text import fmt_table as _fmt
 
 FIELDS = ("loss", "M", "d", "verdict", "claim", "configuration", "host", "seconds", "value", "gap", "grad_norm",
           "reference", "cell_seed")
@@ -161,14 +162,6 @@ def summarize(rows: list[dict]) -> dict:
         for k, v in g["verdicts"].items():
             totals[k] = totals.get(k, 0) + v
     return {"rows": len(rows), "verdicts": totals, "groups": out}
-
-
-def _fmt(x, spec=".3g") -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return format(x, spec) if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.2e}"
-    return str(x)
 
 
 def text_phase(cells: list[dict]) -> list[str]:

@@ -3,7 +3,7 @@
 Every threshold the solver and the certificates use comes from here, so that a reader can see where a
 tolerance comes from (machine epsilon of the dtype, times a stated factor) and so that no check quietly
 loosens its own.  Values are for problems whose loss is O(1)-O(100); scale-aware checks multiply them by
-the relevant magnitude themselves (see ``checks.py``).
+the relevant magnitude themselves (see ``hemtools.checks``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every ``import``/``from … import`` counts, the lazy ones inside functions too (a lazy import is still a
 dependency).  Run ``python tests/test_architecture.py`` to print the graph's summary: module count, edges,
-cycles and core → commands edges.
+cycles and core → commands edges; ``python tests/test_architecture.py --edges`` prints every edge.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "hemtools"
 
-#: core modules that still import the CLI layer; issue 12 item 3 empties this set
-KNOWN_CORE_TO_COMMANDS = {"hemtools.plots", "hemtools.pytest_plugin"}
+#: core modules that still import the CLI layer: none since issue 12 item 3 (renderers in hemtools.text,
+#: write_atomic in hemtools.io)
+KNOWN_CORE_TO_COMMANDS: set[str] = set()
 #: import cycles still present (each as a sorted tuple of its modules): none since adapters moved into losses/
 KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
@@ -135,7 +136,8 @@ def test_the_reader_resolves_relative_and_lazy_imports():
     assert "hemtools.formula" in g["hemtools.losses.phipsi"]  # from ..formula import …
     assert "hemtools.sphere" in g["hemtools.symbolic.stationarity"]  # from .. import sphere
     assert "hemtools.checks" in g["hemtools.grids"]
-    assert "hemtools.commands._common" in g["hemtools.plots"]  # a lazy import inside a function counts
+    assert "hemtools.io" in g["hemtools.plots"]  # a lazy import inside a function counts
+    assert "hemtools.checks.verdict" in g["hemtools.checks"]  # from .verdict import …
 
 
 def test_symbolic_depends_only_on_losses_formula_configurations_sphere():
@@ -188,6 +190,46 @@ def test_cycle_finder_on_a_toy_graph():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+#: modules the CLI imports for ``--help`` (hemtools.commands.*): standard library and these only at import time
+LIGHT = ("hemtools.errors", "hemtools.results", "hemtools.validators", "hemtools.io", "hemtools.text",
+         "hemtools.progress")
+
+
+def test_the_shell_modules_are_light():
+    """results, validators, io, text and progress import only the standard library (and each other) when
+    imported: the commands import them for ``--help``."""
+    heavy = {}
+    for m, p in modules().items():
+        if m in LIGHT:
+            third_party = _module_level_imports(p) - set(sys.stdlib_module_names) - {"hemtools", ""}
+            if third_party:
+                heavy[m] = sorted(third_party)
+    assert not heavy, heavy
+    g = graph()
+    assert all(g[m] <= set(LIGHT) for m in LIGHT), {m: sorted(g[m] - set(LIGHT)) for m in LIGHT}
+
+
+def test_checks_is_layered():
+    """certificates and claim know nothing of the verdict or the report; the verdict rules read checks
+    and claim only; energies (minimising energies) does not import checks."""
+    g = graph()
+    assert not (g["hemtools.checks.certificates"] | g["hemtools.checks.claim"]) & {
+        "hemtools.checks", "hemtools.checks.verdict", "hemtools.checks.report", "hemtools.checks.beyond_simplex"}
+    assert {t for t in g["hemtools.checks.verdict"] if t.startswith("hemtools.checks")} == {
+        "hemtools.checks.certificates", "hemtools.checks.claim"}
+    assert not any(t.startswith("hemtools.checks") for t in g["hemtools.energies"])
+
+
+def test_one_writer_one_reader_one_renderer():
+    """write_atomic, read_results and the verify renderer each live in one core module."""
+    sources = {m: p.read_text(encoding="utf-8") for m, p in modules().items()}
+    for definition, home in (("def write_atomic(", "hemtools.io"), ("def _jsonable(", None), ("def _fmt(", None),
+                             ("def render_verify(", "hemtools.text"), ("def require_int(", "hemtools.validators")):
+        # symbolic keeps its own sympy-aware _jsonable until it calls results.jsonable(obj, leaf=...) (issue 12)
+        where = sorted(m for m, src in sources.items() if definition in src and not m.startswith("hemtools.symbolic"))
+        assert where == ([home] if home else []), (definition, where)
+
+
 if __name__ == "__main__":
     g = graph()
     print(f"{len(g)} modules under hemtools/, {sum(len(v) for v in g.values())} import edges (lazy ones included)")
@@ -199,6 +241,10 @@ if __name__ == "__main__":
     print(f"core -> CLI layer (hemtools.commands / hemtools.cli): {len(cc)}")
     for m, ts in sorted(cc.items()):
         print(f"  {m} -> {', '.join(sorted(ts))}")
+    if "--edges" in sys.argv[1:]:
+        print("edges (module -> the hemtools modules it imports):")
+        for m, ts in sorted(g.items()):
+            print(f"  {m} -> {', '.join(sorted(t.removeprefix('hemtools.') for t in ts)) or '-'}")
     sym = {m: sorted(t for t in ts if not t.startswith("hemtools.symbolic")) for m, ts in g.items()
            if m.startswith("hemtools.symbolic")}
     print("hemtools.symbolic imports: " + ", ".join(sorted({t for ts in sym.values() for t in ts})))

@@ -218,7 +218,7 @@ def test_bad_input_is_an_argument_error(call, message):
 
 
 # --------------------------------------------------------------------------------------------------------
-# verify for M > d+1 (the hook energies.verify_extras)
+# verify for M > d+1 (the hook checks.beyond_simplex.verify_extras)
 
 
 @pytest.mark.parametrize("M,name", [(6, "cross_polytope"), (12, "icosahedron")])
@@ -266,6 +266,8 @@ def test_verify_extras_leave_losses_without_an_energy_alone():
 
     spec = get_loss("kcl")
     x = configurations.construct("icosahedron", 12, 3)
-    ex = energies.verify_extras(spec, {"t": 2.0, "gamma": 16.0, "kernel": "imq", "s": -1.0}, 12, 3, x, 0.0)
+    from hemtools.checks.beyond_simplex import verify_extras  # energies.verify_extras before issue 12
+
+    ex = verify_extras(spec, {"t": 2.0, "gamma": 16.0, "kernel": "imq", "s": -1.0}, 12, 3, x, 0.0)
     assert ex["recognition"]["name"] == "icosahedron"
     assert ex["energy_baseline"]["kernel"] is None and "not one of the energies" in ex["energy_baseline"]["summary"]

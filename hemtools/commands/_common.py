@@ -7,9 +7,20 @@ import contextlib
 import json
 import math
 import os
-import stat
 import sys
-import tempfile
+
+from hemtools.io import write_atomic  # noqa: F401 (re-exported: one atomic writer, in hemtools.io)
+from hemtools.validators import SEED_MAX, check_output_path, require_int, require_seed  # noqa: F401
+
+
+def check_positive_int(name: str, value: int, low: int = 1) -> None:
+    """A command-line integer >= ``low`` (argparse has made it an int)."""
+    require_int(name, value, low)
+
+
+def check_seed(value: int) -> None:
+    require_seed("--seed", value)
+
 
 
 def add_loss_arguments(p: argparse.ArgumentParser, *, loss_required: bool = True) -> None:
@@ -79,16 +90,6 @@ def _number_or_text(value: str):
     return CliNumber(num, value) if not (math.isnan(num) and value.lower() not in ("nan", "+nan", "-nan")) else value
 
 
-SEED_MAX = 2 ** 64 - 1  # torch.Generator.manual_seed takes unsigned 64-bit seeds
-
-
-def check_seed(value: int) -> None:
-    from hemtools.errors import ArgumentError
-
-    if not 0 <= value <= SEED_MAX:
-        raise ArgumentError(f"--seed: expected an integer from 0 to 2**64 - 1, got {value}")
-
-
 # --------------------------------------------------------------------------------------------------------
 # stdout: one JSON document, and output failures that never replace the verdict's exit code
 
@@ -145,58 +146,24 @@ def _stdout_failed(out, exc: BaseException) -> None:
         pass
 
 
-def check_positive_int(name: str, value: int, low: int = 1) -> None:
-    from hemtools.errors import ArgumentError
-
-    if value < low:
-        raise ArgumentError(f"{name}: expected an integer >= {low}, got {value}")
-
-
-def write_atomic(path: str, data: bytes | str) -> None:
-    """Write a file so that a crash or Ctrl-C never leaves a truncated one behind (temp file + rename)."""
-    path = os.path.abspath(path)
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".hemtools-", dir=d)
-    try:
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600: give the mode an ordinary write would
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _file_mode(path: str) -> int:
-    """The mode of the file being replaced, or 0666 less the umask for a new one."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
 def print_json(obj) -> bool:
     """Exactly one JSON document on the real stdout (also while :func:`json_stdout` redirects)."""
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
     return write_stdout(text, sys.stdout if _JSON_STREAM is _UNSET else _JSON_STREAM)
 
 
-def check_output_path(path: str, allowed=(".png", ".svg", ".pdf"), what: str = "--plot") -> None:
-    from hemtools.errors import ArgumentError
-
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in allowed:
-        raise ArgumentError(f"{what}: unsupported file type {ext or '(none)'!r} in {path!r}; use one of {', '.join(allowed)}")
-    if os.path.isdir(path):
-        raise ArgumentError(f"{what}: {path!r} is a directory; give a file name")
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise ArgumentError(f"{what}: directory {d!r} does not exist")
-    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ArgumentError(f"{what}: cannot write {path!r} (permission denied)")
+def show(doc: dict, as_json: bool, render, plot: str | None = None, draw=None, label: str = "figure     ") -> None:
+    """The result of a command: one JSON document or its table on stdout, then the figure (when asked for)
+    and, without --json, the line naming it."""
+    if as_json:
+        print_json(doc)
+    else:
+        sys.stdout.write(render(doc))
+        sys.stdout.flush()
+    if plot:
+        draw(doc, plot)
+        if not as_json:
+            print(f"{label}{plot}")
 
 
 def write_figure(draw, path: str, name: str) -> bool:

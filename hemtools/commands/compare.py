@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hemtools.text import render_compare as render
+from hemtools.validators import require_int
+
 from ._common import parse_params, print_json
-from .verify import _fmt  # the number format of verify's table
 
 NAME = "compare"
 ORDER = 5
@@ -52,12 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hemtools.errors import ArgumentError
-
     params = parse_params(args.param, args.tau)
     pl, pr = parse_params(args.loss_param), parse_params(args.reference_param)
-    if args.top < 0:
-        raise ArgumentError(f"--top: expected an integer >= 0, got {args.top}")
+    require_int("--top", args.top, 0)
 
     from hemtools import compare as core  # heavy: torch
     from hemtools.sweep import parse_int_list
@@ -79,57 +78,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(report, args.top))
         sys.stdout.flush()
     return report.exit_code
-
-
-def _params(p: dict) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
-
-
-def _matrix(name: str, rows, width: int = 10) -> list[str]:
-    out = []
-    for i, row in enumerate(rows):
-        out.append(f"    {name}[{i}] = [" + ", ".join(f"{v:+.{width}f}" for v in row) + "]")
-    return out
-
-
-def render(r, top: int = 3) -> str:
-    """The human table: verdict, one line per kind of configuration, the worst cases with their inputs."""
-    lines = [
-        f"loss       {r.loss}" + (f"  ({_params(r.params_loss)})" if r.params_loss else ""),
-        f"reference  {r.reference}" + (f"  ({_params(r.params_reference)})" if r.params_reference else ""),
-        f"grid       M in {r.Ms}, d in {r.ds}, {r.trials} trials, seed {r.seed}; rtol {r.rtol:g}, atol {r.atol:g}",
-        f"verdict    {r.verdict.upper()}: {r.reason}",
-    ]
-    lines += [f"diagnosis  {d}" if i == 0 else f"           {d}" for i, d in enumerate(r.diagnostics)]
-    lines += [
-        "",
-        f"  {'configurations':<14} {'cases':>5} {'mismatch':>8}  {'max |Δvalue|':>12}  {'max ‖Δgrad‖':>12}  {'worst Δ/tol':>11}",
-    ]
-    for where, s in r.by_where().items():
-        lines.append(f"  {where:<14} {s['cases']:>5} {s['mismatches']:>8}  {_fmt(s['max_value_diff']):>12}  "
-                     f"{_fmt(s['max_grad_diff']):>12}  {_fmt(s['max_severity']):>11}"
-                     + (f"  ({s['not_comparable']} without a derivative of the reference)" if s["not_comparable"]
-                        else ""))
-    worst = r.worst(top)
-    if worst:
-        lines += ["", "largest discrepancies (Δ/tol > 1 is a mismatch):"]
-        for k, c in enumerate(worst, 1):
-            lines.append(f"  {k}. {c.where}, M={c.M}, d={c.d}, trial {c.trial}: Δ/tol {_fmt(c.severity)}"
-                         + ("  MISMATCH" if c.mismatch else ""))
-            lines.append(f"     value     {c.value_loss:.17g} (loss)  {c.value_reference:.17g} (reference)  "
-                         f"|Δ| {_fmt(c.value_diff)} vs tol {_fmt(c.value_tol)}")
-            lines.append(f"     gradient  ‖g‖ {_fmt(c.grad_loss)} (loss)  {_fmt(c.grad_reference)} (reference)  "
-                         f"‖Δ‖ {_fmt(c.grad_diff)} vs tol {_fmt(c.grad_tol)}"
-                         + ("" if c.grad_comparable else "  (not compared: the reference has no derivative here)"))
-            if k == 1 and c.mismatch:
-                x = c.points.tolist()
-                if c.M * c.d <= 64:
-                    lines.append("     inputs (rows on the unit sphere):")
-                    if r.kind == "pairs":
-                        lines += _matrix("U", x[: c.M]) + _matrix("V", x[c.M:])
-                    else:
-                        lines += _matrix("X", x)
-                else:
-                    lines.append("     inputs: too large to print; --json has them in full under worst[0].points")
-    lines += ["", f"seconds    {r.seconds:.2f}"]
-    return "\n".join(lines) + "\n"

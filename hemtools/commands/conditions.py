@@ -108,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
     for f in psis:
         compile_formula(f, "--psi")
 
-    bar = _Progress(len(phis) * len(psis) * len(cells), quiet=args.json)
+    from hemtools.progress import Progress
+
+    bar = Progress(len(phis) * len(psis) * len(cells), quiet=args.json,
+                   describe=lambda row: f"{row.phi}, {row.psi}, M={row.M} d={row.d}: {row.verdict}")
     try:
         rows, conds = grids.condition_grid(phis, psis, cells, c1=args.c1, c2=args.c2, tau=args.tau,
                                               restarts=args.restarts, seed=args.seed, hessian=not args.no_hessian,
@@ -185,27 +188,3 @@ def render(rows, conds, saved) -> str:
     for p in saved:
         lines.append(f"    points saved to {p}")
     return "\n".join(lines) + "\n"
-
-
-class _Progress:
-    """tqdm on a terminal, otherwise nothing (the table follows)."""
-
-    def __init__(self, total: int, quiet: bool = False):
-        self.tq = None
-        if quiet or not sys.stderr.isatty():
-            return
-        try:
-            from tqdm import tqdm
-
-            self.tq = tqdm(total=total, unit="cell", file=sys.stderr)
-        except ImportError:
-            self.tq = None
-
-    def __call__(self, i, n, row) -> None:
-        if self.tq is not None:
-            self.tq.set_postfix_str(f"{row.phi}, {row.psi}, M={row.M} d={row.d}: {row.verdict}")
-            self.tq.update(1)
-
-    def close(self) -> None:
-        if self.tq is not None:
-            self.tq.close()

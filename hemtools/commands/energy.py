@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
-from ._common import check_output_path, print_json
+from hemtools.text import params_text as _params
+from hemtools.text import render_energy as render
+from hemtools.results import EXIT_INCONCLUSIVE, EXIT_OK
+from hemtools.validators import require_int
+
+from ._common import check_output_path, show
 
 NAME = "energy"
 ORDER = 20
@@ -58,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
 
     for name, val, lo in (("--N", args.N, 2), ("--d", args.d, 2), ("--restarts", args.restarts, 1),
                           ("--rounds", args.rounds, 0), ("--patience", args.patience, 1), ("--seed", args.seed, 0)):
-        if val is not None and val < lo:
-            raise ArgumentError(f"{name}: expected an integer >= {lo}, got {val}")
-    if args.degree is not None and not 1 <= args.degree <= 1999:
-        raise ArgumentError(f"--degree: expected an integer from 1 to 1999 (the LP grid has 2001 points), got {args.degree}")
+        if val is not None:
+            require_int(name, val, lo)
+    if args.degree is not None:
+        require_int("--degree", args.degree, 1, 1999, hint="the LP grid has 2001 points")
     # the solver holds a few N×N float64 matrices per restart; refuse what cannot fit rather than crash
     need = 6 * 8 * args.restarts * args.N ** 2
     if need > 64 * 2 ** 30:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
         bound = lp_bound(args.kernel, args.N, args.d, s=args.s, t=args.t, degree=args.degree)
     out = result_dict(res, bound)
-    code = 0 if res.converged else 3
+    code = EXIT_OK if res.converged else EXIT_INCONCLUSIVE
     if args.rigorous:
         from hemtools.rigorous.prove import energy_section
 
@@ -98,20 +102,17 @@ def run(args: argparse.Namespace) -> int:
             ({"s": args.s} if args.kernel == "riesz" and args.s is not None else {})
         out["rigorous"] = energy_section(args.kernel, args.N, args.d, params, res.configuration)
         if not out["rigorous"]["proved"]:
-            code = 3
-    if args.json:
-        print_json(out)
-    else:
-        sys.stdout.write(render(out))
+            code = EXIT_INCONCLUSIVE
+
+    def table(doc: dict) -> str:
+        text = render(doc)
         if args.rigorous:
             from hemtools.rigorous.prove import render as render_rigorous
 
-            sys.stdout.write("\n" + render_rigorous(out["rigorous"]))
-        sys.stdout.flush()
-    if args.plot:
-        figure(out, args.plot)
-        if not args.json:
-            print(f"figure     {args.plot}")
+            text += "\n" + render_rigorous(doc["rigorous"])
+        return text
+
+    show(out, args.json, table, args.plot, figure)
     return code
 
 
@@ -119,62 +120,13 @@ def result_dict(res, bound) -> dict:
     out = res.to_dict()
     out["seconds"] = res.seconds + (bound.seconds if bound is not None else 0.0)
     if bound is not None:
-        import math as _m
-
-        gap = bound.gap(res.value) if _m.isfinite(bound.bound) and _m.isfinite(res.value) and res.value != 0 else None
-        from hemtools.energies import CERTIFICATE_GAP, certifies
+        from hemtools.bounds import lp_certificate
 
         # a certificate needs a resolved (converged) minimum and a consistent bound (gap not below −1e-10)
-        out["lp_bound"] = {**bound.to_dict(), "gap": gap, "certificate_gap": CERTIFICATE_GAP,
-                           "certified_global_minimum": bool(res.converged) and certifies(gap)}
+        out["lp_bound"] = {**bound.to_dict(), **lp_certificate(bound, res.value, converged=res.converged)}
     else:
         out["lp_bound"] = None
     return out
-
-
-def _params(p: dict) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in p.items())
-
-
-def _fmt(v, spec: str) -> str:
-    """A number in ``spec``; a non-finite value (JSON writes it as a string) as it is."""
-    return format(v, spec) if isinstance(v, (int, float)) else str(v)
-
-
-def render(r: dict) -> str:
-    """The human table."""
-    minima = r["minima"]
-    lines = [
-        f"energy     {r['kernel']}" + (f" ({_params(r['params'])})" if r["params"] else "") + f"  N={r['N']}  d={r['d']}",
-        f"minimum    {_fmt(r['value'], '.15g')}",
-        f"gradient   {_fmt(r['grad_norm'], '.1e')}   (tolerance {_fmt(r['grad_tol'], '.1e')} = 1e-10 x gradient scale"
-        f" {_fmt(r['egrad_scale'], '.3g')}; {'converged' if r['converged'] else 'NOT converged'})",
-        f"search     {r['solves']} solves: {r['restarts']} random restarts + {r['rounds']} basin-hopping rounds "
-        f"({r['stop_reason']})",
-        f"agreement  {r['hits']} of {r['solves']} solves reach the minimum ({r['random_hits']} random restarts); "
-        f"{len(minima)} distinct minim{'um' if len(minima) == 1 else 'a'} found",
-    ]
-    rec = r.get("recognition")
-    lines.append(f"config     {rec['name']} (Procrustes residual {rec['residual']:.1e})" if rec else
-                 "config     not recognised among the known configurations")
-    lp = r.get("lp_bound")
-    if lp:
-        if lp.get("gap") is None:
-            bound = lp.get("bound")
-            lines.append(f"LP bound   failed: {lp['status']}" if not isinstance(bound, (int, float)) or
-                         not math.isfinite(bound) else
-                         f"LP bound   {bound:.15g}: no relative gap (the energy underflows or is not finite)")
-        else:
-            verdict = ("certified global minimum" if lp["certified_global_minimum"] else
-                       "bound above the energy: inconsistent, no certificate" if lp["gap"] < -1e-10 else
-                       "no certificate (the minimum is not converged)" if not r["converged"] else
-                       "no certificate (gap > 1e-6)")
-            lines.append(f"LP bound   {_fmt(lp['bound'], '.15g')}   degree {lp['degree']}, relative gap {_fmt(lp['gap'], '.1e')}: {verdict}")
-    if len(minima) > 1:
-        shown = ", ".join(f"{m['value']:.10g} (x{m['count']})" for m in minima[:5])
-        lines.append(f"minima     {shown}" + (" ..." if len(minima) > 5 else ""))
-    lines.append(f"seconds    {r['seconds']:.2f}")
-    return "\n".join(lines) + "\n"
 
 
 def figure(r: dict, path: str) -> None:

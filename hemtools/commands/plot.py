@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
+
+from hemtools.io import read_results  # noqa: F401 (public here before issue 12)
 
 from ._common import check_output_path
 
@@ -38,42 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", nargs="+", metavar="RESULT", help="saved JSON result(s) or a sweep .jsonl file")
     p.add_argument("--kind", required=True, choices=KINDS, help="what to draw")
     p.add_argument("--out", required=True, metavar="FILE", help="figure file (.png, .svg or .pdf)")
-
-
-def read_results(path: str) -> list[dict]:
-    """One JSON document, or JSON lines (a sweep file); ArgumentError naming the file otherwise."""
-    from hemtools.errors import ArgumentError
-
-    if not os.path.exists(path):
-        raise ArgumentError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ArgumentError(f"{path}: is a directory, expected a JSON file")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArgumentError(f"{path}: cannot be read ({exc})") from None
-    if not text.strip():
-        raise ArgumentError(f"{path}: is empty")
-    try:
-        doc = json.loads(text)
-        docs = doc if isinstance(doc, list) else [doc]
-    except json.JSONDecodeError as whole:
-        docs = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                docs.append(json.loads(line))
-            except json.JSONDecodeError:
-                if lineno == 1:
-                    raise ArgumentError(f"{path}: not JSON ({whole.msg} at line {whole.lineno})") from None
-                # a line cut by a crash of the sweep that wrote it: skip it, as sweep.read_results does
-                continue
-    bad = [i for i, d in enumerate(docs) if not isinstance(d, dict)]
-    if bad or not docs:
-        raise ArgumentError(f"{path}: expected a JSON object (or one per line), got {type(docs[bad[0]]).__name__ if bad else 'nothing'}")
-    return docs
 
 
 def run(args: argparse.Namespace) -> int:

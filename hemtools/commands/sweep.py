@@ -7,6 +7,8 @@ import math
 import os
 import sys
 
+from hemtools.results import exit_code
+
 from ._common import add_solver_arguments, check_positive_int, parse_params
 
 NAME = "sweep"
@@ -180,11 +182,7 @@ def _sweep(args) -> int:
     print(f"{summary.done} cells run, {summary.skipped} already in {path}{extra}: {counts}")
     keys = {sweep.cell_key(c, opts) for c in cells}
     verdicts = [r.get("verdict") for r in stores.read_rows(path) if r.get("cell") in keys]
-    if "error" in verdicts:
-        return 4
-    if "refuted" in verdicts:
-        return 1
-    return 3 if "inconclusive" in verdicts else 0
+    return exit_code(verdicts)  # error 4 > refuted 1 > inconclusive 3 > confirmed 0
 
 
 class _Progress:

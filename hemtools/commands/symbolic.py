@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hemtools.text import render_symbolic as render
+
 from ._common import add_loss_arguments, check_positive_int, parse_params, print_json
 
 NAME = "symbolic"
@@ -72,43 +74,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(report))
         sys.stdout.flush()
     return report.exit_code
-
-
-_MARK = {"proved": "PROVED", "passed": "pass", "refuted": "REFUTED", "failed": "FAIL", "undecided": "undecided",
-         "undefined": "UNDEFINED", "inconclusive": "inconclusive", "n/a": "n/a"}
-
-
-def _fmt(x) -> str:
-    if isinstance(x, str):
-        return x
-    if x != x:  # nan
-        return "nan"
-    return f"{x:.15g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.6e}"
-
-
-def render(r) -> str:
-    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
-    lines = [f"loss        {r.loss}" + (f"  ({params})" if params else ""),
-             f"verdict     {r.verdict.upper()}",
-             "",
-             "closed form at the aligned regular simplex (u_i = v_i, u_i·u_j = −1/(M−1)):",
-             f"  L = {r.closed_form.expr}"]
-    for f in r.closed_form.derivations:
-        lines.append(f"  [{_MARK.get(f.status, f.status)}] {f.statement} ({f.detail})")
-    lines.append(f"  {'M':>3} {'d':>3}  {'closed form':>22}  {'loss at exact simplex':>22}  {'difference':>10}  status")
-    for row in r.closed_form.rows:
-        lines.append(f"  {row['M']:>3} {row['d']:>3}  {_fmt(row['closed_form']):>22}  {_fmt(row['loss_at_simplex']):>22}  "
-                     f"{row['difference']:>10.1e}  {row['status']}")
-    titles = {"stationarity": "stationarity of the aligned simplex", "conditions": "conditions (φ on [−2, 2]; ψ on the values of S)",
-              "chain": "Jensen lower-bound chain", "ustatistic": "KCL: expected mini-batch loss (U-statistic, C4)",
-              "alpha_cl": "α-CL: ∇L = −∇E_α with α stopped (C6)"}
-    for key, findings in r.sections.items():
-        lines += ["", titles.get(key, key) + ":"]
-        for f in findings:
-            lines.append(f"  [{_MARK.get(f.status, f.status)}] {f.name}: {f.statement}")
-            if f.detail:
-                lines.append(f"      {f.detail}")
-    if r.conditions is not None:
-        lines += ["", f"the proof's condition (F convex and nondecreasing): {r.conditions.holds} — {r.conditions.summary}"]
-    lines += ["", f"seconds     {r.seconds:.2f}"]
-    return "\n".join(lines) + "\n"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+# the public renderer is hemtools.text.render_verify (``render`` here before issue 12)
+from hemtools.text import render_verify as render
+
 from ._common import (add_loss_arguments, add_solver_arguments, check_output_path, check_positive_int,
                       check_seed, parse_params, print_json, write_figure, write_stdout)
 
@@ -87,50 +90,3 @@ def run(args: argparse.Namespace) -> int:
                 and not args.json and shown:
             write_stdout(f"figure     {args.plot}\n")
     return code
-
-
-def _fmt(x) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, str):
-        return x
-    if x == 0:
-        return "0"
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
-
-
-def render(r) -> str:
-    """The human table: claim, verdict, value, reference, gradient, each check, seconds."""
-    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
-    lines = [
-        f"loss       {r.loss}  M={r.M}  d={r.d}" + (f"  ({params})" if params else ""),
-        f"claim      {r.claim}",
-        f"verdict    {r.verdict.upper()}: {r.reason}",
-        f"value      {r.value:.15g}   " + (f"(best of {r.restarts} restarts)" if getattr(r, "point", None) is None
-                                              else f"(a polished candidate, below all {r.restarts} restarts)"),
-        f"reference  {r.reference['value']:.15g}   {r.reference['name']}",
-        f"gradient   {r.grad_norm:.1e}",
-        f"config     {r.configuration or 'not recognised'}",
-        "",
-        f"  {'check':<22} {'status':<6} {'measured':>10}  {'':<5} {'tolerance':<9}  detail",
-    ]
-    for c in r.checks:
-        rel = c.relation.replace(" ", "") if c.passed is not None else ""
-        lines.append(f"  {c.name:<22} {c.status:<6} {_fmt(c.measured):>10}  {rel:<5} {_fmt(c.tolerance):<9}  {c.detail}")
-    if len(r.minima) > 1:
-        lines.append("")
-        lines.append("  minima found: " + ", ".join(f"{v:.10g} (x{n})" for v, n in r.minima))
-    for key, section in r.extras.items():
-        if isinstance(section, dict) and section.get("summary"):
-            lines.append(f"  {key}: {section['summary']}")
-    ev = getattr(r, "evidence", None) or {}
-    if ev.get("summary"):
-        lines.append("")
-        lines.append(f"  evidence: {ev['search']}")
-        lines.append(f"            {ev['second_order']}")
-        lines.append(f"            {ev['global_optimality']}")
-    for note in r.notes:
-        lines.append(f"  note: {note}")
-    lines.append("")
-    lines.append(f"seconds    {r.seconds:.2f}")
-    return "\n".join(lines) + "\n"

@@ -1,0 +1,33 @@
+"""Solver knobs as option dataclasses (issue 12 item 6): the defaults are the solver as it was (bitwise), the
+keyword arguments of solve() override their fields, and a knob does act.  Small problems: a few seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from hemtools.optim import DEFAULT_OPTIONS, FirstOrderOptions, SolverOptions, TrustRegionOptions, _with_overrides, solve
+
+
+def test_default_options_are_the_solver_as_it_was():
+    a = solve("kcl", 3, 3, restarts=2, seed=1)
+    b = solve("kcl", 3, 3, restarts=2, seed=1, options=SolverOptions())
+    assert torch.equal(a.points, b.points) and torch.equal(a.values, b.values) and a.stops == b.stops
+
+
+def test_keyword_arguments_override_their_fields():
+    o = _with_overrides(DEFAULT_OPTIONS, 7, None, 1e-6, 30)
+    assert (o.first_order.max_iter, o.first_order.switch_step, o.trust_region.max_iter, o.trust_region.max_inner) \
+        == (7, 1e-6, 200, 30)
+    assert _with_overrides(DEFAULT_OPTIONS, None, None, None, None) is DEFAULT_OPTIONS
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_OPTIONS.first_order.max_iter = 1  # type: ignore[misc]
+
+
+def test_a_knob_acts():
+    few = SolverOptions(first_order=FirstOrderOptions(max_iter=0), trust_region=TrustRegionOptions(max_iter=0))
+    r = solve("kcl", 3, 3, restarts=2, seed=1, options=few)
+    assert r.phase_switch == 0 and int(r.iterations.max()) == 0
+    assert [s.message for s in r.stops] == r.stop_reasons
