@@ -129,20 +129,3 @@ def test_default_grid_reproduces_C1():
     rows, _ = G.condition_grid([f for f, _ in G.CATALOGUE_PHI], [f for f, _ in G.CATALOGUE_PSI], G.DEFAULT_CELLS)
     assert not any(r.candidate for r in rows)
     assert all(r.outcome == "reproduced" for r in rows if r.conditions == "proved")
-
-
-def _run_proof(script):
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return subprocess.run([sys.executable, os.path.join(root, "proofs_numeric", script), "--quick"],
-                          capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
-
-
-def test_proof_script_c2_passes():
-    p = _run_proof("c2_conditions.py")
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert p.stdout.splitlines()[-1].startswith("PASS")
