@@ -429,3 +429,13 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
 
 __all__ = ["KERNELS", "Potential", "potential", "lp_bound", "LPBound", "relative_gap", "gegenbauer_scipy",
            "gegenbauer_recurrence", "gegenbauer_derivative_bounds", "lp_grid", "default_degree"]
+
+
+def energy_report(res, bound) -> dict:
+    """The JSON of ``hemtools energy``: an energy search result (``energies.minimise``) with its LP bound
+    section; a certificate needs a resolved (converged) minimum and a consistent bound (gap not below −1e-10)."""
+    out = res.to_dict()
+    out["seconds"] = res.seconds + (bound.seconds if bound is not None else 0.0)
+    out["lp_bound"] = ({**bound.to_dict(), **lp_certificate(bound, res.value, converged=res.converged)}
+                       if bound is not None else None)
+    return out

@@ -8,6 +8,7 @@ cycles and core → commands edges; ``python tests/test_architecture.py --edges`
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -248,3 +249,16 @@ if __name__ == "__main__":
     sym = {m: sorted(t for t in ts if not t.startswith("hemtools.symbolic")) for m, ts in g.items()
            if m.startswith("hemtools.symbolic")}
     print("hemtools.symbolic imports: " + ", ".join(sorted({t for ts in sym.values() for t in ts})))
+
+
+def test_notebooks_use_the_public_library_not_the_cli_layer():
+    """The notebooks are user code: they call hemtools' public modules, never hemtools.commands."""
+    import glob
+    import json
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for path in sorted(glob.glob(os.path.join(root, "notebooks", "*.ipynb"))):
+        with open(path, encoding="utf-8") as fh:
+            cells = json.load(fh)["cells"]
+        code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        assert "hemtools.commands" not in code, path

@@ -93,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
         from hemtools.bounds import lp_bound
 
         bound = lp_bound(args.kernel, args.N, args.d, s=args.s, t=args.t, degree=args.degree)
-    out = result_dict(res, bound)
+    from hemtools.bounds import energy_report
+
+    out = energy_report(res, bound)
     code = EXIT_OK if res.converged else EXIT_INCONCLUSIVE
     if args.rigorous:
         from hemtools.rigorous.prove import energy_section
@@ -114,19 +116,6 @@ def run(args: argparse.Namespace) -> int:
 
     show(out, args.json, table, args.plot, figure)
     return code
-
-
-def result_dict(res, bound) -> dict:
-    out = res.to_dict()
-    out["seconds"] = res.seconds + (bound.seconds if bound is not None else 0.0)
-    if bound is not None:
-        from hemtools.bounds import lp_certificate
-
-        # a certificate needs a resolved (converged) minimum and a consistent bound (gap not below −1e-10)
-        out["lp_bound"] = {**bound.to_dict(), **lp_certificate(bound, res.value, converged=res.converged)}
-    else:
-        out["lp_bound"] = None
-    return out
 
 
 def figure(r: dict, path: str) -> None:
