@@ -116,3 +116,13 @@ def test_plot_reads_the_result_tag_and_guesses_old_files():
     assert result_type({"kernel": "riesz", "N": 4}) == "energy"  # saved before the tag
     assert result_type({"loss": "kcl", "verdict": "confirmed", "M": 4}) == "verify"
     assert result_kind is result_type
+
+
+def test_symbolic_report_is_tagged_and_plain_json():
+    import json
+
+    from hemtools import symbolic
+
+    d = symbolic.analyse("dhel", sections=["stationarity"], Ms=(2, 3)).to_dict()
+    assert d["result"] == "symbolic" and d["loss"] == "dhel"
+    json.dumps(d, allow_nan=False)  # sympy numbers became floats or text

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
-
 
 import sympy as sp
 
 from ..errors import ArgumentError
-
+from ..results import jsonable
 
 # symbols shared with the formula parser (hemtools.formula.symbols): x real, tau positive
 X_ = sp.Symbol("x", real=True)
@@ -54,15 +52,8 @@ class Finding:
                 "numbers": _jsonable(self.numbers)}
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
+def _sympy_leaf(obj):
+    """A sympy number as a float when finite, any other object as its text (the leaf of results.jsonable)."""
     if isinstance(obj, sp.Basic):
         try:
             v = float(obj)
@@ -70,6 +61,10 @@ def _jsonable(obj):
         except (TypeError, ValueError):
             return str(obj)
     return str(obj)
+
+
+def _jsonable(obj):
+    return jsonable(obj, leaf=_sympy_leaf)
 
 
 def _float(e, digits: int = 20) -> float:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-
+from ..results import ResultType, tagged
+from .alpha_cl import alpha_cl_section
+from .chain import jensen_chain
+from .closed_form import ClosedForm, closed_form
+from .conditions import ConditionsReport, check_conditions, kernel_conditions
 from .core import Finding, _jsonable
 from .forms import loss_form
-from .closed_form import ClosedForm, closed_form
 from .stationarity import stationarity
-from .conditions import ConditionsReport, check_conditions, kernel_conditions
-from .chain import jensen_chain
 from .ustatistic import kcl_ustatistic
-from .alpha_cl import alpha_cl_section
 
 
 @dataclass
@@ -49,10 +49,11 @@ class SymbolicReport:
         return {"passed": 0, "failed": 1, "inconclusive": 3}[self.verdict]
 
     def to_dict(self) -> dict:
-        return {"loss": self.loss, "params": _jsonable(self.params), "verdict": self.verdict,
+        return tagged(ResultType.SYMBOLIC, {
+                "loss": self.loss, "params": _jsonable(self.params), "verdict": self.verdict,
                 "closed_form": self.closed_form.to_dict(),
                 "sections": {k: [f.to_dict() for f in v] for k, v in self.sections.items()},
-                "conditions": self.conditions.to_dict() if self.conditions else None, "seconds": self.seconds}
+                "conditions": self.conditions.to_dict() if self.conditions else None, "seconds": self.seconds})
 
 
 def analyse(loss: str, params: Mapping[str, Any] | None = None, *, Ms: Sequence[int] = (2, 3, 4, 5, 6, 8),
