@@ -79,6 +79,15 @@ def child(cell: dict, threads: int, device: str) -> dict:
     kw = {}
     if cell.get("max_memory"):
         kw["max_memory"] = cell["max_memory"]
+    if cell.get("progress_file"):  # iteration, seconds, gradient norms: where a long cell spends its time
+        fh = open(cell["progress_file"], "w")  # noqa: SIM115 (closed by the process exit)
+
+        def progress(it, g):
+            if it % 50 == 0:
+                fh.write(f"{it} {time.perf_counter() - t0:.1f} {' '.join(f'{float(v):.2e}' for v in g)}\n")
+                fh.flush()
+
+        kw["progress"] = progress
     r = checks.verify(cell["loss"], cell["M"], cell["d"], restarts=cell["restarts"], device=device, **kw)
     seconds = time.perf_counter() - t0
     h = r.hessian
@@ -194,6 +203,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-M", type=int, default=None, help="skip cells with M above this")
     ap.add_argument("--loss", default=None, help="only cells of this loss")
     ap.add_argument("--M", type=int, default=None, help="only cells with this M")
+    ap.add_argument("--progress", default=None, help="file for the solver's progress (every 50 iterations)")
     ap.add_argument("--out", default=None, help="append each cell's result to this JSON file")
     ap.add_argument("--table", metavar="FILE", help="print the table of a saved run and exit")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -213,6 +223,8 @@ def main(argv=None) -> int:
         with open(args.out) as fh:
             rows = json.load(fh)["rows"]
     for c in todo:
+        if args.progress:
+            c["progress_file"] = args.progress
         print(f"running {c['set']} {c['loss'].split(':')[-1]} M={c['M']} d={c['d']} R={c['restarts']} ...",
               file=sys.stderr, flush=True)
         r = run_cell(c, args.threads, args.device, args.timeout)
