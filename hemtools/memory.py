@@ -90,14 +90,24 @@ def solve_bounded(spec, M: int, d: int, *, restarts: int, seed: int = 0, dtype="
     import torch
 
     from . import sphere
-    from .optim import resolve_device, resolve_dtype, solve
+    from .optim import available_memory, check_memory, resolve_device, resolve_dtype, solve
 
     budget = parse_memory(max_memory)
     dt = resolve_dtype(dtype)
     dev = resolve_device(device)
     if budget is None and dev.type == "cuda":  # the graph lives in device memory
         budget = torch.cuda.get_device_properties(dev).total_memory // 2
-    group, note = restart_groups(restarts, spec.n_points(M), d, budget, dt)
+    n = spec.n_points(M)
+    group, note = restart_groups(restarts, n, d, budget, dt)
+    if note is not None:
+        # refuse before allocating: one restart must fit the machine (optim.check_memory), and the points and
+        # results of all restarts (a few N×d arrays each) too
+        check_memory(n, d, 1, dt)
+        if isinstance(restarts, int) and not isinstance(restarts, bool):
+            need = 8 * (torch.finfo(dt).bits // 8) * restarts * n * d
+            if need > available_memory():
+                raise ArgumentError(f"restarts: {restarts} restarts of {n} points in R^{d} need ~{_size(need)} for "
+                                    f"their points alone, this machine has {_size(available_memory())}; lower --restarts")
     if note is None or kw.get("x0") is not None:
         return solve(spec, M, d, restarts=restarts, seed=seed, dtype=dtype, device=device, **kw), note
     gen = torch.Generator(device=dev).manual_seed(seed)
