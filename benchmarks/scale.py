@@ -189,7 +189,8 @@ def table(rows: list[dict]) -> str:
     allv = [r for r in rows if r["set"] in ("simplex", "batch", "spec")]
     e1, e2 = fit_exponent(simplex), fit_exponent(allv)
     out.append("")
-    out.append(f"fitted exponent of seconds vs M·d: simplex set {_g(e1, '{:.2f}')}, all verify cells {_g(e2, '{:.2f}')}")
+    out.append(f"fitted exponent of seconds vs M·d: simplex set {_g(e1, '{:.2f}')}, "
+               f"all verify cells {_g(e2, '{:.2f}')}")
     return "\n".join(out)
 
 

@@ -107,7 +107,8 @@ def solve_bounded(spec, M: int, d: int, *, restarts: int, seed: int = 0, dtype="
             need = 8 * (torch.finfo(dt).bits // 8) * restarts * n * d
             if need > available_memory():
                 raise ArgumentError(f"restarts: {restarts} restarts of {n} points in R^{d} need ~{_size(need)} for "
-                                    f"their points alone, this machine has {_size(available_memory())}; lower --restarts")
+                                    f"their points alone, this machine has {_size(available_memory())}; "
+                                    "lower --restarts")
     if note is None or kw.get("x0") is not None:
         return solve(spec, M, d, restarts=restarts, seed=seed, dtype=dtype, device=device, **kw), note
     gen = torch.Generator(device=dev).manual_seed(seed)

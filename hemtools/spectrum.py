@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -295,5 +295,13 @@ def report_fields(mf: MatrixFreeSpectrum) -> dict:
             "seconds": mf.seconds, "notes": mf.notes}
 
 
-__all__ = ["lowest_eigenvalues", "report_fields", "MatrixFreeSpectrum", "OrbitProjector", "DeflatedHessian", "orbit_residual",
-           "METHOD", "METHOD_FULL"]
+__all__ = [
+    "METHOD",
+    "METHOD_FULL",
+    "DeflatedHessian",
+    "MatrixFreeSpectrum",
+    "OrbitProjector",
+    "lowest_eigenvalues",
+    "orbit_residual",
+    "report_fields",
+]

@@ -34,7 +34,7 @@ def assert_agree(dense, mf):
     if math.isfinite(dense.gap):
         assert abs(mf.gap - dense.gap) <= 1e-8 * abs(dense.gap), (mf.gap, dense.gap)
     assert abs(mf.threshold - dense.threshold) <= 1e-6 * dense.threshold
-    for a, b in zip(checks.check_hessian(dense), checks.check_hessian(mf)):
+    for a, b in zip(checks.check_hessian(dense), checks.check_hessian(mf), strict=True):
         assert a.passed == b.passed, (a, b)
     # the measured residuals of the Ritz pairs are at round-off of the spectrum's scale
     assert max(mf.matrix_free["residual_norms"]) <= 1e-10 * scale
