@@ -633,12 +633,15 @@ def recognise(x: Tensor, tol: float = 1e-6, names: list[str] | None = None) -> R
     orthogonal Q exists with max_i ‖x_i Q − y_π(i)‖ <= tol (:func:`match_points`).  Among several
     congruent names (e.g. the square is a polygon, a cross-polytope and a hypercube) the first in
     :data:`KNOWN` is returned and the others are listed in ``also``.  Configurations of more than
-    :data:`MAX_RECOGNISE_POINTS` points are not compared (the fingerprint has N² entries): None.
+    :data:`MAX_RECOGNISE_POINTS` points are not compared (the fingerprint has N² entries): None; nor is
+    anything when no known configuration has N points in R^d.
     """
     x = x.detach().to(torch.float64).cpu()
     n, d = x.shape
     if n > MAX_RECOGNISE_POINTS or not bool(torch.isfinite(x).all()):
         return None
+    if not any(k.fits(n, d) and (names is None or k.name in names) for k in KNOWN.values()):
+        return None  # beyond the catalogue's sizes: no N² fingerprint for nothing to compare with
     fp = fingerprint(x)
     hits: list[tuple[str, float, float]] = []
     for k in KNOWN.values():

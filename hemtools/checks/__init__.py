@@ -36,10 +36,10 @@ from typing import Any
 import torch
 
 from .. import candidates as candidates_mod
-from .. import configurations
+from .. import configurations, memory
 from ..errors import UserCodeError
 from ..losses.registry import LossSpec, get_loss
-from ..optim import SolveResult, check_size, solve
+from ..optim import SolveResult, check_size
 from ..results import Verdict
 from ..tolerances import tolerances
 from . import beyond_simplex
@@ -78,7 +78,8 @@ __all__ = ["verify", "VerifyReport", "CheckResult", "CheckName", "Claim", "parse
 
 def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None = None,
            params: Mapping[str, Any] | None = None, restarts: int = 8, seed: int = 0, dtype="float64",
-           device="cpu", tol: float | None = None, hessian: bool = True,
+           device="cpu", tol: float | None = None, hessian: bool = True, eigensolver: str = "auto",
+           max_memory: Any = None,
            progress: Callable[[int, Tensor], None] | None = None) -> VerifyReport:
     """Solve, construct the claimed minimiser exactly, measure the certificates and decide the verdict.
 
@@ -93,11 +94,11 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     M, d = check_size(M, d)
     p = spec.resolve_params(params)
     cl = parse_claim(claim, spec, M, d)
-    res = solve(spec, M, d, params=p, restarts=restarts, seed=seed, dtype=dtype, device=device, tol=tol,
-                progress=progress)
+    res, memory_note = memory.solve_bounded(spec, M, d, params=p, restarts=restarts, seed=seed, dtype=dtype,
+                                            device=device, tol=tol, progress=progress, max_memory=max_memory)
     tols = tolerances(torch.float64 if res.dtype == "float64" else torch.float32)
     f = spec.objective(M, p)  # works in the dtype of its input: evaluated in float64 below
-    notes: list[str] = spec.notes(p) + list(res.notes)
+    notes: list[str] = spec.notes(p) + list(res.notes) + ([memory_note] if memory_note else [])
 
     best = res.best
     x_best = res.points[best]
@@ -117,6 +118,7 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     x_noise = x_target if (x_target is not None and d_target == d) else x_best
     scale = ValueScale(tols.value_rel, measure_value_noise(f, x_noise) if finite else math.inf)
     ctx = _Context(spec=spec, cl=cl, M=M, d=d, p=p, f=f, tols=tols, res=res, finite=finite, hessian=hessian,
+                   eigensolver=eigensolver,
                    x_target=x_target, d_target=d_target, target_value=target_value, scale=scale)
 
     at = ctx.assess(x_best, found, gnorm)
@@ -235,6 +237,7 @@ class _Context:
     res: SolveResult
     finite: bool
     hessian: bool
+    eigensolver: str
     x_target: Tensor | None
     d_target: int
     target_value: float
@@ -412,20 +415,16 @@ def _restart_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
 
 def _hessian_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
     """hessian_psd and hessian_zero_count, at the exact target when the point is the claimed configuration."""
-    spec, cl, M, d, tols, res = ctx.spec, ctx.cl, ctx.M, ctx.d, ctx.tols, ctx.res
+    cl, tols, res = ctx.cl, ctx.tols, ctx.res
     from_candidate, x, x_exact, target_name, notes = pt.from_candidate, pt.x, pt.x_exact, pt.target_name, pt.notes
     matched = pt.in_rd and cl.form != "aligned" and pt.config_ok
     checks: list[CheckResult] = []
-    n_tangent = spec.n_points(M) * (d - 1)
     if not ctx.hessian:
         checks += [not_applicable(CheckName.HESSIAN_PSD, "skipped (--no-hessian)"),
                    not_applicable(CheckName.HESSIAN_ZERO_COUNT, "skipped (--no-hessian)")]
     elif not ctx.finite:
         checks += [not_applicable(CheckName.HESSIAN_PSD, "non-finite values"),
                    not_applicable(CheckName.HESSIAN_ZERO_COUNT, "non-finite values")]
-    elif n_tangent > MAX_DENSE_HESSIAN:
-        why = f"tangent dimension {n_tangent} > {MAX_DENSE_HESSIAN}: too large for a dense eigendecomposition"
-        checks += [not_applicable(CheckName.HESSIAN_PSD, why), not_applicable(CheckName.HESSIAN_ZERO_COUNT, why)]
     else:
         # When the point is the claimed configuration (alignment and Gram checks passed), the certificate
         # is computed at the exactly constructed target, where the gradient vanishes to round-off and the
@@ -435,7 +434,7 @@ def _hessian_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
         if matched and target_name:
             where = "target oriented as the found minimiser"
         xh = (x_exact if matched else x).to(torch.float64)
-        info, failure = _hessian_or_failure(ctx.f, xh, tols, where)
+        info, failure = _hessian_or_failure(ctx.f, xh, tols, where, ctx.eigensolver, res.device)
         pt.info = info
         if info is not None and info.method_reason and res.hessian_method != "differences":
             notes.append(f"Hessian certificate: {info.method_reason}")
@@ -460,11 +459,13 @@ CERTIFICATES = (_gradient_certificate, _configuration_certificates, _value_certi
                 _hessian_certificates)
 
 
-def _hessian_or_failure(f, x: Tensor, tols, where: str) -> tuple[HessianInfo | None, str]:
+def _hessian_or_failure(f, x: Tensor, tols, where: str, eigensolver: str = "auto",
+                        device=None) -> tuple[HessianInfo | None, str]:
     """The Hessian certificate, or the reason it could not be computed: a failing certificate is a failed
     check, never a crash that swallows what the other checks already decide."""
     try:
-        info = hessian_spectrum(f, x, tols.zero_eig_factor, tols.eps, where=where)
+        info = hessian_spectrum(f, x, tols.zero_eig_factor, tols.eps, where=where, eigensolver=eigensolver,
+                                device=device)
     except UserCodeError:
         raise
     except Exception as exc:  # eigensolver failure, non-finite second derivatives, ...

@@ -11,7 +11,7 @@ import torch
 
 from .. import configurations
 from ..bounds import CERTIFICATE_GAP, lp_certificate
-from ..energies import _LRU, CACHE_SIZE, baseline, energy, matching_kernel
+from ..energies import _LRU, CACHE_SIZE, baseline, baseline_budget, energy, matching_kernel
 from ..tolerances import tolerances
 
 _BOUND_CACHE: _LRU = _LRU(CACHE_SIZE)
@@ -39,8 +39,8 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
     U = torch.as_tensor(U, dtype=torch.float64).detach().cpu()
     out: dict[str, dict] = {}
 
-    rec = configurations.recognise(U, tols.config)
     names = configurations.names_fitting(M, d)
+    rec = configurations.recognise(U, tols.config) if names else None  # skipped beyond the catalogue's sizes
     out["recognition"] = {
         **(rec.to_dict() if rec else {"name": None, "residual": None}),
         "candidates": names,
@@ -62,7 +62,7 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
         e_min, x_min = found, U
         section["summary"] = f"{kernel} energy {found:.12g} (the loss is the energy)"
     else:
-        base = baseline(kernel, kp, M, d)
+        base = baseline(kernel, kp, M, d, **baseline_budget(M, d))
         e_min, x_min = base.value, base.points
         fp_dev = float((configurations.fingerprint(U) - configurations.fingerprint(x_min)).abs().max())
         rel = (e_u - e_min) / max(abs(e_min), 1e-300)

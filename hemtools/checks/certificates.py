@@ -204,10 +204,17 @@ class HessianInfo:
     error: float = 0.0  # measured error of the eigenvalues (differences at h and 2h), added to the threshold
     method_reason: str = ""  # why differences were used
     failure: str | None = None  # the certificate could not be computed: why and where (a failed check)
+    eigensolver: str = "dense (eigvalsh of the n×n Hessian)"
+    matrix_free: dict | None = None  # spectrum.MatrixFreeSpectrum fields when the matrix-free path ran
 
     def to_dict(self) -> dict:
-        d = {k: _num(v) if isinstance(v, float) else v for k, v in self.__dict__.items() if k != "eigenvalues"}
-        d["lowest_eigenvalues"] = [_num(v) for v in self.eigenvalues[: self.orbit_dimension + 5]]
+        d = {k: _num(v) if isinstance(v, float) else v for k, v in self.__dict__.items()
+             if k not in ("eigenvalues", "matrix_free")}
+        if self.matrix_free is None:
+            d["lowest_eigenvalues"] = [_num(v) for v in self.eigenvalues[: self.orbit_dimension + 5]]
+        else:
+            d.update({k: ([_num(v) for v in val] if isinstance(val, list) and k != "notes" else
+                          _num(val) if isinstance(val, float) else val) for k, val in self.matrix_free.items()})
         return d
 
 
@@ -234,7 +241,7 @@ def _non_finite_failure(H: Tensor, x: Tensor, where: str) -> str:
 
 
 def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: float, eps: float,
-                     where: str = "best restart") -> HessianInfo:
+                     where: str = "best restart", eigensolver: str = "auto", device=None) -> HessianInfo:
     """Eigenvalues of the Riemannian Hessian at one configuration x (N, d) and their classification.
 
     An eigenvalue counts as zero when |λ| <= zero_factor · eps · max|λ| + ‖grad f(x)‖ (+ the measured
@@ -250,6 +257,10 @@ def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: floa
 
     x = x.detach()
     method, reason = derivatives.choose_method(f, x.unsqueeze(0), nonfinite_fallback=False)
+    # eigensolver "matrix-free" (hemtools.spectrum: Lanczos on HVPs, rotation orbit deflated exactly), "dense",
+    # or "auto": dense up to n = MAX_DENSE_HESSIAN; matrix-free products run on ``device`` (default: x's)
+    if eigensolver == "matrix-free" or (eigensolver == "auto" and x.shape[0] * (x.shape[1] - 1) > MAX_DENSE_HESSIAN):
+        return _matrix_free_info(f, x if device is None else x.to(device), zero_factor, eps, where, method, reason)
     h, err = None, 0.0
     if method == derivatives.AUTOGRAD:
         H, _ = sphere.riemannian_hessian_matrix(f, x, chunk=_hessian_chunk(x))
@@ -275,6 +286,36 @@ def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: floa
                        eigenvalues=ev.tolist(), method=method, step=h, error=err, method_reason=reason)
 
 
+def _matrix_free_info(f, x: Tensor, zero_factor: float, eps: float, where: str, method: str,
+                      reason: str) -> HessianInfo:
+    """hessian_spectrum on Hessian-vector products only (autograd, or central differences of the gradient,
+    whose measured error — products at h and 2h on random tangent directions — is added to the threshold)."""
+    from .. import derivatives, spectrum
+
+    hvp, h, err = None, None, 0.0
+    if method != derivatives.AUTOGRAD:
+        h = derivatives.step(x.dtype)
+        m1 = derivatives.difference_model(f, x.unsqueeze(0), h)
+        m2 = derivatives.difference_model(f, x.unsqueeze(0), 2 * h)
+        hvp = lambda v: m1.hvp(v.unsqueeze(0))[0]  # noqa: E731
+        gen = torch.Generator().manual_seed(5)
+        for _ in range(4):
+            v = sphere.project(x, torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device))
+            v = v / v.norm()
+            err = max(err, float((hvp(v) - m2.hvp(v.unsqueeze(0))[0]).norm()))
+    mf = spectrum.lowest_eigenvalues(f, x, zero_factor, eps, hvp=hvp, error=err)
+    failure = None
+    if not mf.converged or not all(math.isfinite(v) for v in (mf.min_eigenvalue, mf.max_eigenvalue, mf.grad_norm)):
+        failure = (f"matrix-free Hessian eigensolver at the {where}: "
+                   + ("; ".join(mf.notes) or "non-finite Hessian-vector products"))
+    return HessianInfo(n=mf.n, where=where, grad_norm=mf.grad_norm, orbit_dimension=mf.orbit_dimension, rank=mf.rank,
+                       zero_count=mf.zero_count, threshold=mf.threshold, min_eigenvalue=mf.min_eigenvalue,
+                       max_abs_zero=mf.max_abs_zero, gap=mf.gap, max_eigenvalue=mf.max_eigenvalue,
+                       eigenvalues=mf.deflated_eigenvalues, method=method, step=h, error=err, method_reason=reason,
+                       failure=failure, eigensolver=f"matrix-free: {mf.method}",
+                       matrix_free=spectrum.report_fields(mf))
+
+
 def _hessian_chunk(x: Tensor, budget: int = 2 ** 30) -> int:
     """Copies of x per double-backward pass: ~16 N×N float64 matrices each, within ``budget`` bytes."""
     n = x.shape[0]
@@ -295,9 +336,11 @@ def check_hessian(info: HessianInfo) -> tuple[CheckResult, CheckResult]:
                 CheckResult(CheckName.HESSIAN_ZERO_COUNT, False, None, None, "", info.failure))
     how = "" if info.method == "autograd" else f"; by central differences (h = {info.step:.1e}, measured error {info.error:.1e})"
     psd = CheckResult(CheckName.HESSIAN_PSD, info.min_eigenvalue >= -info.threshold, info.min_eigenvalue, -info.threshold,
-                      ">=", f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n}){how}")
+                      ">=", f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n}, "
+                      f"{'matrix-free' if info.matrix_free is not None else 'dense'}){how}")
     zc = CheckResult(CheckName.HESSIAN_ZERO_COUNT, info.zero_count == info.orbit_dimension, float(info.zero_count),
                      float(info.orbit_dimension), "==",
-                     f"eigenvalues with |λ| <= {info.threshold:.1e} vs dim of the O(d) orbit (rank {info.rank}); "
+                     ("at least " if info.matrix_free and info.matrix_free["zero_count_is_lower_bound"] else "")
+                     + f"eigenvalues with |λ| <= {info.threshold:.1e} vs dim of the O(d) orbit (rank {info.rank}); "
                      f"next eigenvalue {info.gap:.3g}{how}")
     return psd, zc

@@ -37,7 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_solver_arguments(p)
     p.add_argument("--json", action="store_true", help="print exactly one JSON document (SPEC §5)")
     p.add_argument("--plot", metavar="FILE", help="write a figure of the minimiser (.png, .svg or .pdf)")
-    p.add_argument("--no-hessian", action="store_true", help="skip the Hessian certificate (large problems)")
+    p.add_argument("--no-hessian", action="store_true", help="skip the Hessian certificate")
+    p.add_argument("--eigensolver", default="auto", choices=["auto", "dense", "matrix-free"],
+                   help="dense eigendecomposition or matrix-free Lanczos on Hessian-vector products with the "
+                        "rotation orbit deflated (default auto: dense up to n = 4000 tangent dimensions)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="memory budget of the solve, e.g. 4G or 512M (default: half the physical memory); "
+                        "restarts are solved in groups when they would exceed it")
     p.add_argument("--rigorous", action="store_true",
                    help="also prove the claim in ball arithmetic at the exact configuration (needs python-flint: "
                         "pip install 'hemtools[rigorous]'); exit 3 when the float verdict is confirmed but the proof does not close")
@@ -50,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     if args.plot:
         check_output_path(args.plot)
+    from hemtools.memory import parse_memory  # no torch: a bad size fails before any import
+
+    parse_memory(args.max_memory)
     if args.rigorous:
         from hemtools.rigorous import require_flint
 
@@ -62,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = verify(args.loss, args.M, args.d, claim=args.claim, params=params, restarts=args.restarts,
                     seed=args.seed, dtype=args.dtype, device=args.device, tol=args.tol,
-                    hessian=not args.no_hessian)
+                    hessian=not args.no_hessian, eigensolver=args.eigensolver, max_memory=args.max_memory)
     code = report.exit_code
     if args.rigorous:
         from hemtools.rigorous.prove import config_for_claim, loss_section

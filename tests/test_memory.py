@@ -1,0 +1,52 @@
+"""Memory budget of the solve (hemtools.memory): restarts solved in groups, same starts, said in the notes."""
+
+import pytest
+import torch
+
+from hemtools import memory, optim
+from hemtools.checks import verify
+from hemtools.cli import main
+from hemtools.errors import ArgumentError
+from hemtools.losses import get_loss
+from hemtools.optim import solve
+
+
+def test_parse_memory():
+    assert memory.parse_memory("4G") == 4 * 2 ** 30
+    assert memory.parse_memory("512M") == 512 * 2 ** 20
+    assert memory.parse_memory("1.5GiB") == int(1.5 * 2 ** 30)
+    assert memory.parse_memory(2 ** 21) == 2 ** 21
+    assert memory.parse_memory(None) is None
+    for bad in ("12x", "-1G", "", True, "0.5K"):
+        with pytest.raises(ArgumentError):
+            memory.parse_memory(bad)
+
+
+def test_restart_groups_follow_the_budget():
+    per = memory.bytes_per_restart(1024, 128)
+    assert per >= 8 * 1024 ** 2 * optim.MEMORY_MATRICES
+    assert memory.restart_groups(8, 1024, 128, 100 * per) == (8, None)
+    group, note = memory.restart_groups(8, 1024, 128, 3 * per)
+    assert group == 3 and "groups of 3" in note
+    group, note = memory.restart_groups(2, 4096, 128, 2 ** 30)
+    assert group == 1 and "one restart alone exceeds the budget" in note
+
+
+def test_grouped_solve_equals_the_batched_solve(monkeypatch):
+    # a per-restart estimate of ~29 MB for M = 6 (12 points): a 64M budget fits two at a time
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)
+    spec = get_loss("kcl")
+    whole = solve(spec, 6, 4, restarts=4, seed=3)
+    grouped, note = memory.solve_bounded(spec, 6, 4, restarts=4, seed=3, max_memory="64M")
+    assert "groups of 2" in note and grouped.extras["restart_groups"] == [2, 2]
+    assert grouped.restarts == 4 and len(grouped.stop_reasons) == 4
+    assert torch.allclose(grouped.values, whole.values, rtol=0, atol=1e-12)
+    assert grouped.history_values.shape[1] == 4
+
+
+def test_verify_says_when_restarts_were_grouped(monkeypatch):
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)
+    r = verify("kcl", 6, 4, restarts=4, max_memory="64M")
+    assert r.verdict == "confirmed"
+    assert any(n.startswith("memory: 4 restarts") for n in r.notes)
+    assert main(["verify", "--loss", "kcl", "--M", "4", "--d", "3", "--max-memory", "lots"]) == 2
