@@ -15,9 +15,9 @@ certified by the trust region of ``optim.solve`` on the registered point losses 
 restarts miss the best known Thomson minimum for many N between 40 and 100; the hops find it
 (benchmarks/thomson.py measures how many rounds that takes).
 
-Nothing here prints.  ``verify_extras`` is the hook that ``checks.verify`` calls for M > d+1: it returns
-JSON-able sections (the matching energy baseline, the recognised configuration, the LP bound), each with
-a one-line ``summary`` for the human table.
+Nothing here prints, and nothing here certifies: verify's hook for M > d+1 (the matching energy baseline,
+the recognised configuration, the LP bound) is ``checks.beyond_simplex.verify_extras``, which calls
+:func:`minimise` with the budget of :func:`baseline_budget`.
 """
 
 from __future__ import annotations
