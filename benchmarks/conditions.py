@@ -23,8 +23,6 @@ import sys
 from _bench import pin_threads, timed  # benchmarks/ is on sys.path when a script runs
 
 
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
@@ -34,8 +32,8 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from hemtools import sphere
     from hemtools import grids as G
+    from hemtools import sphere
     from hemtools import symbolic as S
     from hemtools.checks import verify
     from hemtools.losses import get_loss
@@ -52,7 +50,12 @@ def main(argv=None) -> int:
 
     def conditions_only():
         S.check_conditions.__globals__["_derivatives"].cache_clear()
-        return [S.check_conditions(phi, psi, 1.0, 0.0, M, 0.5) for phi in phis for psi in psis for M in {m for m, _ in cells}]
+        return [
+            S.check_conditions(phi, psi, 1.0, 0.0, M, 0.5)
+            for phi in phis
+            for psi in psis
+            for M in {m for m, _ in cells}
+        ]
 
     def verify_only():
         return [verify("phipsi", M, d, params=dict(phi=phi, psi=psi)) for phi in phis for psi in psis for M, d in cells]
@@ -74,16 +77,19 @@ def main(argv=None) -> int:
         def run():
             u, v = U.clone().requires_grad_(True), V.clone().requires_grad_(True)
             fn(u, v).sum().backward()
+
         return run
 
     reg = get_loss("infonce")
     p_inf = pp.resolve_params({})
     p_call = pp.resolve_params({"phi": lambda z: torch.exp(z / 0.5)})
     p_gen = pp.resolve_params({"phi": "softplus(2*x)", "psi": "log(1+x)"})
-    evals = [("registered infonce (baseline)", evaluate(lambda u, v: reg.fn(u, v, tau=0.5))),
-             ("phipsi, log-sum-exp path", evaluate(lambda u, v: pp.fn(u, v, **p_inf))),
-             ("phipsi, plain sums (callable φ)", evaluate(lambda u, v: pp.fn(u, v, **p_call))),
-             ("phipsi, softplus(2x) / log(1+x)", evaluate(lambda u, v: pp.fn(u, v, **p_gen)))]
+    evals = [
+        ("registered infonce (baseline)", evaluate(lambda u, v: reg.fn(u, v, tau=0.5))),
+        ("phipsi, log-sum-exp path", evaluate(lambda u, v: pp.fn(u, v, **p_inf))),
+        ("phipsi, plain sums (callable φ)", evaluate(lambda u, v: pp.fn(u, v, **p_call))),
+        ("phipsi, softplus(2x) / log(1+x)", evaluate(lambda u, v: pp.fn(u, v, **p_gen))),
+    ]
     t_eval = []
     for name, fn in evals:
         fn()
@@ -93,11 +99,15 @@ def main(argv=None) -> int:
     candidates = sum(r.candidate for r in rows)
     reproduced = sum(r.outcome == "reproduced" for r in rows)
     predicted = sum(r.outcome != "no prediction" for r in rows)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats} (grid rows) / 200 (evaluations)")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats} (grid rows) / 200 (evaluations)"
+    )
     print(f"{'case':<58} {'seconds':>10} {'ratio':>8}  note")
-    print(f"{'default conditions grid (' + str(n_runs) + ' cells), end to end':<58} {t_grid:>10.2f} "
-          f"{t_grid / t_base:>7.2f}x  target < 120 s: {'met' if t_grid < 120 else 'NOT MET'}; "
-          f"{reproduced}/{predicted} predicted cells reproduced, {candidates} candidates")
+    print(
+        f"{'default conditions grid (' + str(n_runs) + ' cells), end to end':<58} {t_grid:>10.2f} "
+        f"{t_grid / t_base:>7.2f}x  target < 120 s: {'met' if t_grid < 120 else 'NOT MET'}; "
+        f"{reproduced}/{predicted} predicted cells reproduced, {candidates} candidates"
+    )
     print(f"{'  condition analysis only (sympy + witness scans)':<58} {t_cond:>10.2f} {t_cond / t_base:>7.2f}x")
     print(f"{'  verify runs only (phipsi)':<58} {t_ver:>10.2f} {t_ver / t_base:>7.2f}x")
     print(f"{'baseline: verify infonce, same number of runs':<58} {t_base:>10.2f} {1.0:>7.2f}x")

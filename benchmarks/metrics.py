@@ -74,11 +74,17 @@ def main() -> None:
     for name, t in rows:
         print(f"{name:<62} {t:8.2f} {t / t_base:11.2f}")
     print()
-    print(f"W1 no refinement   {w1_1.value:.10e} ± {w1_1.error_bound:.1e} (relative {w1_1.error_bound / w1_1.value:.1e})")
-    print(f"W1 refined         {w1_2.value:.10e} ± {w1_2.error_bound:.1e} (relative {w1_2.error_bound / w1_2.value:.1e}),"
-          f" {w1_2.crossing_bins} crossing bins")
-    print(f"W1 in metrics()    {m.w1.value:.10e} ± {m.w1.error_bound:.1e} (refine R={m.w1.refine}); "
-          f"atol=0: {m_full.w1.value:.10e} ± {m_full.w1.error_bound:.1e}")
+    print(
+        f"W1 no refinement   {w1_1.value:.10e} ± {w1_1.error_bound:.1e} (relative {w1_1.error_bound / w1_1.value:.1e})"
+    )
+    print(
+        f"W1 refined         {w1_2.value:.10e} ± {w1_2.error_bound:.1e} (relative {w1_2.error_bound / w1_2.value:.1e}),"
+        f" {w1_2.crossing_bins} crossing bins"
+    )
+    print(
+        f"W1 in metrics()    {m.w1.value:.10e} ± {m.w1.error_bound:.1e} (refine R={m.w1.refine}); "
+        f"atol=0: {m_full.w1.value:.10e} ± {m_full.w1.error_bound:.1e}"
+    )
     print(f"uniformity         {m.uniformity:.12f} ± {m.uniformity_error:.1e}")
     print(f"effective rank     {m.effective_rank:.6f} (of at most {min(M, d)})")
     verdict = "PASS" if t_all <= 5.0 else "over"
@@ -104,8 +110,10 @@ def series(Ns=(4, 6, 8, 12, 16, 24, 32, 48, 64), d: int = 3) -> None:
         R = torch.randn(N, d, generator=g, dtype=torch.float64)
         wr = mt.w1_uniform(R / R.norm(dim=1, keepdim=True)).value
         mark = "" if prev is None or w < prev else "  (not below the previous N)"
-        print(f"{N:>4} {w:>13.6f} {str(res.configuration):>22} {wr:>11.6f} {w / wr:>11.2f} "
-              f"{time.perf_counter() - t0:>8.2f}{mark}")
+        print(
+            f"{N:>4} {w:>13.6f} {str(res.configuration):>22} {wr:>11.6f} {w / wr:>11.2f} "
+            f"{time.perf_counter() - t0:>8.2f}{mark}"
+        )
         prev = w
 
 

@@ -78,7 +78,9 @@ def main(argv=None) -> int:
         wall, ms = best[name]
         rows.append((name, len(cells) / wall, wall, t_start, ms))
     base = rows[0][1]
-    print(f"\n{'backend':<22} {'cells/s':>8} {'x 1 worker':>10} {'sweep s':>8} {'start-up s':>10} {'store ms/cell':>13}")
+    print(
+        f"\n{'backend':<22} {'cells/s':>8} {'x 1 worker':>10} {'sweep s':>8} {'start-up s':>10} {'store ms/cell':>13}"
+    )
     for name, rate, wall, t_start, ms in rows:
         print(f"{name:<22} {rate:>8.2f} {rate / base:>10.2f} {wall:>8.1f} {t_start:>10.1f} {ms:>13.2f}")
     if len(rows) > 2:

@@ -157,9 +157,12 @@ def per_solve_row(N: int, seed: int, restarts: int = 16) -> str:
         its.append(res.nit)
     t_s = (time.perf_counter() - t) / restarts
     same = energies.same_value(min(vals), float(r.values.min()))
-    return (f"N={N:>3}: {t_h * 1e3:7.1f} ms ({float(r.iterations.double().mean()):.0f} it, {int(r.converged.sum())}/{restarts} "
-            f"converged) | {t_s * 1e3:7.1f} ms ({np.mean(its):.0f} it)  ratio scipy/hemtools {t_s / t_h:.2f}; "
-            f"same lowest value: {same}")
+    return (
+        f"N={N:>3}: {t_h * 1e3:7.1f} ms ({float(r.iterations.double().mean()):.0f} it, "
+        f"{int(r.converged.sum())}/{restarts} "
+        f"converged) | {t_s * 1e3:7.1f} ms ({np.mean(its):.0f} it)  ratio scipy/hemtools {t_s / t_h:.2f}; "
+        f"same lowest value: {same}"
+    )
 
 
 def _status(diff: float) -> str:

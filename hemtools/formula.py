@@ -18,8 +18,9 @@ import io
 import math
 import threading
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -97,9 +98,13 @@ def _check_sizes(expr, text: str, name: str) -> None:
             try:
                 e = float(sp.N(node.exp, 15))
             except (TypeError, ValueError, OverflowError):
-                raise ArgumentError(f"{name}: the exponent {node.exp} in {text!r} is not a finite real number") from None
+                raise ArgumentError(
+                    f"{name}: the exponent {node.exp} in {text!r} is not a finite real number"
+                ) from None
             if not math.isfinite(e) or abs(e) > 1e4:
-                raise ArgumentError(f"{name}: the exponent {node.exp} in {text!r} is too large (|exponent| <= 1e4 accepted)")
+                raise ArgumentError(
+                    f"{name}: the exponent {node.exp} in {text!r} is too large (|exponent| <= 1e4 accepted)"
+                )
 
 
 def parse_formula(value: Any, name: str = "formula"):
@@ -128,8 +133,9 @@ def parse_formula(value: Any, name: str = "formula"):
         _check_tokens(text, name)
         expr = _parse(text, name, _namespace(), check_sizes=True)
     else:
-        raise ArgumentError(f"{name}: expected a formula in x (e.g. 'exp(x/0.5)'), a sympy expression or a "
-                            f"callable, got {value!r}")
+        raise ArgumentError(
+            f"{name}: expected a formula in x (e.g. 'exp(x/0.5)'), a sympy expression or a callable, got {value!r}"
+        )
     if not isinstance(expr, sp.Expr):
         raise ArgumentError(f"{name}: {text!r} is not an expression in x (got {type(expr).__name__})")
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
@@ -144,12 +150,19 @@ def parse_formula(value: Any, name: str = "formula"):
 def _parse(text: str, name: str, local: dict, check_sizes: bool = False):
     """parse_expr on a text whose tokens were checked, with only ``local`` and sympy's number classes in scope."""
     import sympy as sp
-    from sympy.parsing.sympy_parser import (convert_xor, parse_expr, rationalize,
-                                            standard_transformations)
+    from sympy.parsing.sympy_parser import convert_xor, parse_expr, rationalize, standard_transformations
 
     # the names parse_expr's generated code refers to, and nothing else
-    globs = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol,
-             "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "__builtins__": {}}
+    globs = {
+        "Integer": sp.Integer,
+        "Float": sp.Float,
+        "Rational": sp.Rational,
+        "Symbol": sp.Symbol,
+        "Add": sp.Add,
+        "Mul": sp.Mul,
+        "Pow": sp.Pow,
+        "__builtins__": {},
+    }
     trans = standard_transformations + (convert_xor, rationalize)
     try:
         if check_sizes:
@@ -196,6 +209,7 @@ def _dual(tfn, mfn):
             return mfn(a)
         except (ValueError, OverflowError):
             return math.nan
+
     return f
 
 
@@ -204,10 +218,18 @@ def _mlog(a):
 
 
 _UNARY = {
-    "exp": _dual(torch.exp, math.exp), "log": _dual(torch.log, _mlog), "sin": _dual(torch.sin, math.sin),
-    "cos": _dual(torch.cos, math.cos), "tan": _dual(torch.tan, math.tan), "tanh": _dual(torch.tanh, math.tanh),
-    "sinh": _dual(torch.sinh, math.sinh), "cosh": _dual(torch.cosh, math.cosh), "atan": _dual(torch.atan, math.atan),
-    "asinh": _dual(torch.asinh, math.asinh), "erf": _dual(torch.erf, math.erf), "Abs": _dual(torch.abs, abs),
+    "exp": _dual(torch.exp, math.exp),
+    "log": _dual(torch.log, _mlog),
+    "sin": _dual(torch.sin, math.sin),
+    "cos": _dual(torch.cos, math.cos),
+    "tan": _dual(torch.tan, math.tan),
+    "tanh": _dual(torch.tanh, math.tanh),
+    "sinh": _dual(torch.sinh, math.sinh),
+    "cosh": _dual(torch.cosh, math.cosh),
+    "atan": _dual(torch.atan, math.atan),
+    "asinh": _dual(torch.asinh, math.asinh),
+    "erf": _dual(torch.erf, math.erf),
+    "Abs": _dual(torch.abs, abs),
 }
 
 
@@ -225,7 +247,7 @@ def _pow(a, e):
             return a * a
         return torch.pow(a, e)
     try:
-        r = a ** e
+        r = a**e
     except (ZeroDivisionError, OverflowError):
         return math.inf
     return r if isinstance(r, float) else (float(r) if not isinstance(r, complex) else math.nan)
@@ -240,16 +262,20 @@ def _reduce(op, items):
 
 def _maximum(a, b):
     if isinstance(a, Tensor) or isinstance(b, Tensor):
-        a, b = (a if isinstance(a, Tensor) else torch.as_tensor(a, dtype=b.dtype, device=b.device),
-                b if isinstance(b, Tensor) else torch.as_tensor(b, dtype=a.dtype, device=a.device))
+        a, b = (
+            a if isinstance(a, Tensor) else torch.as_tensor(a, dtype=b.dtype, device=b.device),
+            b if isinstance(b, Tensor) else torch.as_tensor(b, dtype=a.dtype, device=a.device),
+        )
         return torch.maximum(a, b)
     return max(a, b)
 
 
 def _minimum(a, b):
     if isinstance(a, Tensor) or isinstance(b, Tensor):
-        a, b = (a if isinstance(a, Tensor) else torch.as_tensor(a, dtype=b.dtype, device=b.device),
-                b if isinstance(b, Tensor) else torch.as_tensor(b, dtype=a.dtype, device=a.device))
+        a, b = (
+            a if isinstance(a, Tensor) else torch.as_tensor(a, dtype=b.dtype, device=b.device),
+            b if isinstance(b, Tensor) else torch.as_tensor(b, dtype=a.dtype, device=a.device),
+        )
         return torch.minimum(a, b)
     return min(a, b)
 
@@ -401,8 +427,9 @@ def _wrap_callable(fn: Callable, name: str) -> Formula:
             raise UserCodeError(f"{name}={label}", exc) from exc
         if not isinstance(out, Tensor) or out.shape != x.shape:
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise UserCodeError(f"{name}={label}", TypeError(
-                f"must map a tensor elementwise (shape {tuple(x.shape)}), returned {got}"))
+            raise UserCodeError(
+                f"{name}={label}", TypeError(f"must map a tensor elementwise (shape {tuple(x.shape)}), returned {got}")
+            )
         return out
 
     return Formula(name=name, text=f"<callable {label}>", expr=None, fn=call, is_callable=True)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from .checks import verify
 from .formula import compile_formula
-from .symbolic.core import DIGITS, Finding, M_, _float, _jsonable
-from .symbolic.forms import loss_form
 from .symbolic.closed_form import closed_form_expr
 from .symbolic.conditions import ConditionsReport, check_conditions
-
+from .symbolic.core import DIGITS, M_, Finding, _float, _jsonable
+from .symbolic.forms import loss_form
 
 #: catalogue of inner functions φ (argument u_i·w − u_i·v_i ∈ [−2, 2]) and what they are on [−2, 2]
 CATALOGUE_PHI = (
@@ -155,7 +154,11 @@ def closed_form_vs_verify(loss: str, cells: Sequence[tuple[int, int, dict]], *, 
         ok &= good
         rows.append({"M": M, "d": d, "params": _jsonable(params), "closed_form": closed, "verify_min": rep.value,
                      "rel_diff": rel, "verdict": rep.verdict, "passed": good})
-    return Finding(f"closed_form_vs_verify_{loss}", "passed" if ok else "failed",
-                   f"{loss}: closed form at the aligned simplex = minimum found by verify (relative {rtol:g}) in "
-                   f"{len(rows)} (M, d, params) cells", f"largest relative difference {max(r['rel_diff'] for r in rows):.2e}",
-                   {"rows": rows})
+    return Finding(
+        f"closed_form_vs_verify_{loss}",
+        "passed" if ok else "failed",
+        f"{loss}: closed form at the aligned simplex = minimum found by verify (relative {rtol:g}) in "
+        f"{len(rows)} (M, d, params) cells",
+        f"largest relative difference {max(r['rel_diff'] for r in rows):.2e}",
+        {"rows": rows},
+    )

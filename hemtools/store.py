@@ -21,6 +21,7 @@ the last line of a cell wins, lines that are cut, not UTF-8 or not JSON objects 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -199,10 +200,8 @@ class SqliteStore:
         con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             while not self._stop.wait(STALE_S / 8):
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     con.execute("UPDATE owners SET heartbeat=? WHERE owner=?", (time.time(), self.owner))
-                except sqlite3.Error:
-                    pass
         finally:
             con.close()
 
@@ -381,7 +380,7 @@ class JsonlStore:
         self.write_seconds = 0.0
         self.writes = 0
         self.stats = ReadStats()
-        self.fh = open(path, "a+b")
+        self.fh = open(path, "a+b")  # noqa: SIM115 - held (and locked) for the whole lifetime; close()
         try:
             import fcntl
 

@@ -23,6 +23,7 @@ progress, cancels the pending cells and raises :class:`SweepInterrupted` (a Keyb
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -378,7 +379,9 @@ class DaskBackend:
             if self.n_local < 1:
                 raise ArgumentError(f"--dask: local:N needs a number of workers N >= 1, got {address!r}")
         elif "://" not in address or not address.split("://", 1)[1]:
-            raise ArgumentError(f"--dask: expected a scheduler address like tcp://host:8786 or local:N, got {address!r}")
+            raise ArgumentError(
+                f"--dask: expected a scheduler address like tcp://host:8786 or local:N, got {address!r}"
+            )
         self.connect_timeout = connect_timeout
         self.client = None
         self.cluster = None
@@ -402,8 +405,14 @@ class DaskBackend:
             raise ArgumentError("--dask needs Dask: pip install 'hemtools[dask]' (dask[distributed])") from None
         if self.n_local is not None:
             pin = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-            self.cluster = LocalCluster(n_workers=self.n_local, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR, env=pin)
+            self.cluster = LocalCluster(
+                n_workers=self.n_local,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                env=pin,
+            )
             self.client = Client(self.cluster)
             # Ctrl-C in a terminal reaches the whole process group: the sweep process stops the cluster;
             # workers that handled it themselves would print tracebacks on the way out
@@ -419,13 +428,16 @@ class DaskBackend:
             try:
                 self.client = Client(self.address, timeout=f"{self.connect_timeout}s")
             except (OSError, TimeoutError, ValueError) as exc:
-                raise ArgumentError(f"--dask: cannot reach a scheduler at {self.address} ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else 'no answer'})") from None
+                raise ArgumentError(
+                    f"--dask: cannot reach a scheduler at {self.address} ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else 'no answer'})"
+                ) from None
         self._slots = max(1, sum(self.client.nthreads().values()))
 
     def submit(self, cell, opts, key, seed):
-        fut = self.client.submit(_run_cell, cell, opts, key, seed, pure=False,
-                                 key=f"hemtools-cell-{seed:x}-{time.time_ns():x}")
+        fut = self.client.submit(
+            _run_cell, cell, opts, key, seed, pure=False, key=f"hemtools-cell-{seed:x}-{time.time_ns():x}"
+        )
         self._futures = [f for f in getattr(self, "_futures", []) if not f.done()] + [fut]
         return fut
 
@@ -450,10 +462,8 @@ class DaskBackend:
         if self.client is not None:
             pending = [f for f in getattr(self, "_futures", []) if not f.done()]
             if cancel and pending:
-                try:
+                with contextlib.suppress(Exception):  # best effort on the way out; the cluster goes next
                     self.client.cancel(pending)
-                except Exception:  # noqa: BLE001, S110 - best effort on the way out; the cluster goes next
-                    pass
             self._futures = []
             self.client.close()
             self.client = None
@@ -509,9 +519,17 @@ class _SigintGuard:
             signal.signal(signal.SIGINT, self.old)
 
 
-def run(cells: list[Cell], store, opts: SweepOptions | None = None, *, backend=None, workers: int | None = None,
-        force: bool = False, progress: Callable[[int, int, dict], None] | None = None,
-        close_backend: bool = True) -> SweepSummary:
+def run(
+    cells: list[Cell],
+    store,
+    opts: SweepOptions | None = None,
+    *,
+    backend=None,
+    workers: int | None = None,
+    force: bool = False,
+    progress: Callable[[int, int, dict], None] | None = None,
+    close_backend: bool = True,
+) -> SweepSummary:
     """Compute the cells the store does not hold yet (all of them with ``force``), storing each result as it
     finishes.  ``store``: a path (SQLite unless it ends in .jsonl) or an open store (hemtools.store).
     ``progress(i, n, result)`` is called after each stored cell.  ``close_backend=False`` leaves a backend
@@ -624,17 +642,21 @@ def _run_cell_error(cell: Cell, opts: SweepOptions, key: str, reason: str) -> di
     from . import __version__
 
     out = _error_row(cell, reason)
-    out.update(cell=key, cell_seed=cell_seed(key), options=opts.key_dict(), host=socket.gethostname(),
-               finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               hemtools_version=__version__, torch_version=torch.__version__)
+    out.update(
+        cell=key,
+        cell_seed=cell_seed(key),
+        options=opts.key_dict(),
+        host=socket.gethostname(),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        hemtools_version=__version__,
+        torch_version=torch.__version__,
+    )
     return out
 
 
 def _release(st, keys) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the leases go stale on their own
         st.release(keys)
-    except Exception:  # noqa: BLE001 - the leases go stale on their own
-        pass
 
 
 def _finish(summary: SweepSummary, st, t0: float, own_store: bool) -> None:

@@ -61,18 +61,28 @@ def run(proof, args) -> None:
         rep = S.check_conditions(pp.phi, pp.psi, pp.c1, pp.c2, None, pp.tau)
         psi = rep.finding("psi_convex")
         ok = psi.status == "refuted" and rep.holds == "proved"
-        report(ok, f"{loss:8} ψ = {pp.psi}: ψ convex {psi.status} ({psi.detail}); F convex "
-               f"{rep.finding('composite_convex').status}, F nondecreasing {rep.finding('composite_nondecreasing').status}")
+        report(
+            ok,
+            f"{loss:8} ψ = {pp.psi}: ψ convex {psi.status} ({psi.detail}); F convex "
+            f"{rep.finding('composite_convex').status}, "
+            f"F nondecreasing {rep.finding('composite_nondecreasing').status}",
+        )
 
     print("4. the Jensen chain, link by link (random configurations; equality at the exact simplex)")
     for loss in ("infonce", "simclr", "dcl", "dhel", "kcl"):
         form = S.loss_form(loss, {})
-        cond = (S.check_conditions(form.phipsi.phi, form.phipsi.psi, form.phipsi.c1, form.phipsi.c2, None, form.phipsi.tau)
-                if form.phipsi else S.kernel_conditions(form.kernel))
+        cond = (
+            S.check_conditions(form.phipsi.phi, form.phipsi.psi, form.phipsi.c1, form.phipsi.c2, None, form.phipsi.tau)
+            if form.phipsi
+            else S.kernel_conditions(form.kernel)
+        )
         fs = S.jensen_chain(form, cond)
         bad = [f.name for f in fs if f.status not in ("passed", "proved")]
         tight = next(f for f in fs if f.name == "chain_tightness")
-        report(not bad, f"{loss:8} {len(fs)} findings{'' if not bad else ', not passed: ' + ', '.join(bad)}; {tight.detail}")
+        report(
+            not bad,
+            f"{loss:8} {len(fs)} findings{'' if not bad else ', not passed: ' + ', '.join(bad)}; {tight.detail}",
+        )
 
     print("5. condition grid: prediction vs verify")
     if args.quick:
@@ -84,14 +94,25 @@ def run(proof, args) -> None:
     repro = [r for r in holding if r.outcome == "reproduced"]
     cand = [r for r in rows if r.candidate]
     worst = max((abs(r.gap) for r in repro), default=0.0)
-    report(not cand and len(repro) == len(holding),
-           f"{len(rows)} cells; conditions hold in {len(holding)}, C1 reproduced in {len(repro)} (largest |gap| "
-           f"{worst:.1e}); counterexample candidates: {len(cand)}")
+    report(
+        not cand and len(repro) == len(holding),
+        f"{len(rows)} cells; conditions hold in {len(holding)}, C1 reproduced in {len(repro)} (largest |gap| "
+        f"{worst:.1e}); counterexample candidates: {len(cand)}",
+    )
     surprising = [r for r in rows if r.outcome == "no prediction" and r.verdict == "confirmed"]
-    print(f"  (conditions fail but the simplex is still the measured minimiser in {len(surprising)} cells: "
-          f"{sorted({(r.phi, r.psi) for r in surprising})} — the conditions are sufficient, not necessary)")
+    print(
+        f"  (conditions fail but the simplex is still the measured minimiser in {len(surprising)} cells: "
+        f"{sorted({(r.phi, r.psi) for r in surprising})} — the conditions are sufficient, not necessary)"
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main(run, claim="C2", statement="the condition the seed theorem needs, pinned down symbolically; no "
-                  "counterexample where it holds", doc=__doc__))
+    sys.exit(
+        main(
+            run,
+            claim="C2",
+            statement="the condition the seed theorem needs, pinned down symbolically; no "
+            "counterexample where it holds",
+            doc=__doc__,
+        )
+    )

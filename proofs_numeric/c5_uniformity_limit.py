@@ -62,23 +62,42 @@ def run(proof, args) -> None:
 
     series = proof.pick(QUICK_SERIES, SERIES)
     restarts = 1
-    proof.set(series=series, losses=LOSSES, restarts=restarts, switch_step=1e-7, max_first_order=4000, kcl={"t": 2.0, "gamma": 16.0},
-              riesz={"s": 1.0})
+    proof.set(
+        series=series,
+        losses=LOSSES,
+        restarts=restarts,
+        switch_step=1e-7,
+        max_first_order=4000,
+        kcl={"t": 2.0, "gamma": 16.0},
+        riesz={"s": 1.0},
+    )
     g = torch.Generator().manual_seed(args.seed)
     for d, Ms in series.items():
         rnd = []
         for M in Ms:
-            rnd.append(sum(w1_uniform(random_points(1, M, d, generator=g, dtype=torch.float64)[0]).value
-                           for _ in range(3)) / 3)
+            rnd.append(
+                sum(w1_uniform(random_points(1, M, d, generator=g, dtype=torch.float64)[0]).value for _ in range(3)) / 3
+            )
         a, lo, hi = fit_rate(Ms, rnd)
-        print(f"  d = {d}: i.i.d. uniform points (mean of 3 draws): W1 = "
-              + ", ".join(f"{w:.4f}" for w in rnd) + f";  rate a = {a:.3f} [{lo:.3f}, {hi:.3f}]")
+        print(
+            f"  d = {d}: i.i.d. uniform points (mean of 3 draws): W1 = "
+            + ", ".join(f"{w:.4f}" for w in rnd)
+            + f";  rate a = {a:.3f} [{lo:.3f}, {hi:.3f}]"
+        )
         proof.number(f"random_d{d}", {"M": Ms, "W1": rnd, "rate": [a, lo, hi]})
         for loss in LOSSES:
             W, grads = [], []
             for M in Ms:
-                r = solve(loss, M, d, restarts=restarts, seed=args.seed, switch_step=1e-7, max_first_order=4000,
-                          max_trust_region=0)
+                r = solve(
+                    loss,
+                    M,
+                    d,
+                    restarts=restarts,
+                    seed=args.seed,
+                    switch_step=1e-7,
+                    max_first_order=4000,
+                    max_trust_region=0,
+                )
                 U = r.split()[0]
                 W.append(w1_uniform(U, method="sorted").value)
                 grads.append(float(r.grad_norms[r.best]))
@@ -87,16 +106,32 @@ def run(proof, args) -> None:
                 continue
             a, lo, hi = fit_rate(Ms, W)
             ups = [Ms[i + 1] for i in range(len(W) - 1) if W[i + 1] > W[i]]
-            proof.number(f"{loss}_d{d}", {"M": Ms, "W1": W, "grad_norms": grads, "rate": [a, lo, hi], "went_up_at": ups})
+            proof.number(
+                f"{loss}_d{d}", {"M": Ms, "W1": W, "grad_norms": grads, "rate": [a, lo, hi], "went_up_at": ups}
+            )
             print(f"  {loss:12} d = {d}: M = {Ms}")
-            print(f"  {'':12}        W1 = " + ", ".join(f"{w:.4f}" for w in W)
-                  + f"  (largest gradient {max(grads):.1e}; W1 went up at M = {ups or 'none'})")
-            proof.check(lo > 0, f"{loss}, d = {d}: W1 ~ M^(−a), a = {a:.3f} [{lo:.3f}, {hi:.3f}] (95 %) excludes 0; "
-                        f"W1 from {W[0]:.4f} (M = {Ms[0]}) to {W[-1]:.4f} (M = {Ms[-1]})")
-    proof.note("a single M can go up (the icosahedron at M = 12, d = 3, and other very regular configurations), "
-               "which is why the trend is tested, not monotonicity")
+            print(
+                f"  {'':12}        W1 = "
+                + ", ".join(f"{w:.4f}" for w in W)
+                + f"  (largest gradient {max(grads):.1e}; W1 went up at M = {ups or 'none'})"
+            )
+            proof.check(
+                lo > 0,
+                f"{loss}, d = {d}: W1 ~ M^(−a), a = {a:.3f} [{lo:.3f}, {hi:.3f}] (95 %) excludes 0; "
+                f"W1 from {W[0]:.4f} (M = {Ms[0]}) to {W[-1]:.4f} (M = {Ms[-1]})",
+            )
+    proof.note(
+        "a single M can go up (the icosahedron at M = 12, d = 3, and other very regular configurations), "
+        "which is why the trend is tested, not monotonicity"
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main(run, claim="C5", statement="minimisers approach the uniform law as M grows (W1 of inner products → 0)",
-                  doc=__doc__))
+    sys.exit(
+        main(
+            run,
+            claim="C5",
+            statement="minimisers approach the uniform law as M grows (W1 of inner products → 0)",
+            doc=__doc__,
+        )
+    )

@@ -70,7 +70,7 @@ def run(proof, args) -> None:
         for _ in range(20):  # second order: random tangent perturbations never increase E at a maximum
             D = N.tangent(r.weights, [torch.randn(w.shape, generator=g, dtype=torch.float64) for w in r.weights])
             D = [d / d.pow(2).sum((-2, -1), keepdim=True).sqrt() * 1e-4 for d in D]
-            Wp = [w + d for w, d in zip(r.weights, D)]
+            Wp = [w + d for w, d in zip(r.weights, D, strict=True)]
             Wp = [w / w.pow(2).sum((-2, -1), keepdim=True).sqrt() for w in Wp]
             worst = max(worst, float(((N.deep_linear_energy(Wp, C) - r.values) / r.global_value).max()))
         proof.check(worst <= 1e-14, f"local maxima: 20 tangent perturbations of size 1e-4 per run, largest relative "

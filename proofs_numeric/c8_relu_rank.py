@@ -54,7 +54,7 @@ def run(proof, args) -> None:
         print("  " + line)
         if r.converged and r.margin > 0:
             found.append(r)
-            for k, (ray, eig) in enumerate(zip(r.node_rayleigh, r.node_eigenvalues)):
+            for k, (ray, eig) in enumerate(zip(r.node_rayleigh, r.node_eigenvalues, strict=False)):
                 print(f"      node {k}: w·C_k·w = {ray:.10f}, eigenvalues of C_k: {', '.join(f'{e:.4f}' for e in eig)}")
     if not found:
         proof.check(None, f"no run of {inits} converged to a fixed point with positive margin (nodes oscillating "
@@ -67,7 +67,7 @@ def run(proof, args) -> None:
     proof.check(best.grad_norm <= 1e-10, f"fixed point: relative Riemannian gradient (autograd) {best.grad_norm:.1e} "
                 "<= 1e-10")
     proof.check(best.margin > 0, f"no input on a kink: margin min |w_k·x| = {best.margin:.4f} > 0")
-    dist = [abs(ray - eig[0]) / eig[0] for ray, eig in zip(best.node_rayleigh, best.node_eigenvalues)]
+    dist = [abs(ray - eig[0]) / eig[0] for ray, eig in zip(best.node_rayleigh, best.node_eigenvalues, strict=False)]
     proof.check(max(dist) <= 1e-9, f"every node sits on the top eigenvector of its gated covariance (w·C_k·w vs "
                 f"λ_max(C_k): largest relative difference {max(dist):.1e})")
     proof.check(best.rank > 1, f"rank of W₁ at the fixed point: {best.rank} > 1 (singular values "

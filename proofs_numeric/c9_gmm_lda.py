@@ -57,7 +57,10 @@ def run(proof, args) -> None:
         F = G.fisher_subspace(mix)
         enc = G.train_infonce_encoder(X, Xp, dim, steps=steps, batch=batch, lr=lr, generator=g)
         A, L, P = enc.subspace(), G.lda_subspace(X, lab), G.pca_subspace(X, dim)
-        deg = lambda a, b: float(np.degrees(G.principal_angles(a, b).max()))
+
+        def deg(a, b):
+            return float(np.degrees(G.principal_angles(a, b).max()))
+
         r = {"nce_lda": deg(A, L), "nce_F": deg(A, F), "lda_F": deg(L, F), "pca_F": deg(P, F),
              "ari_nce": G.cluster_ari(enc.embed(Xt).numpy(), labt, k, generator=g),
              "ari_lda": G.cluster_ari(Xt.numpy() @ G.lda_directions(X, lab), labt, k, generator=g),
@@ -71,20 +74,35 @@ def run(proof, args) -> None:
         m, lo, hi = t_interval(values)
         proof.number(key, {"mean": m, "ci95": [lo, hi]})
     m, lo, hi = t_interval(col["nce_lda"])
-    proof.check(hi <= 15.0, f"largest principal angle InfoNCE–LDA {m:.2f}° [{lo:.2f}, {hi:.2f}] (95 %) <= 15°; "
-                f"to the population Fisher subspace: InfoNCE {np.mean(col['nce_F']):.2f}°, LDA {np.mean(col['lda_F']):.2f}°")
+    proof.check(
+        hi <= 15.0,
+        f"largest principal angle InfoNCE–LDA {m:.2f}° [{lo:.2f}, {hi:.2f}] (95 %) <= 15°; "
+        f"to the population Fisher subspace: InfoNCE {np.mean(col['nce_F']):.2f}°, LDA {np.mean(col['lda_F']):.2f}°",
+    )
     d = np.subtract(col["ari_nce"], col["ari_lda"])
     m, lo, hi = t_interval(d)
-    proof.check(lo >= -0.05, f"ARI InfoNCE − LDA {m:+.4f} [{lo:+.4f}, {hi:+.4f}] (95 %), lower end >= −0.05 "
-                f"(ARI InfoNCE {np.mean(col['ari_nce']):.4f}, LDA {np.mean(col['ari_lda']):.4f})")
+    proof.check(
+        lo >= -0.05,
+        f"ARI InfoNCE − LDA {m:+.4f} [{lo:+.4f}, {hi:+.4f}] (95 %), lower end >= −0.05 "
+        f"(ARI InfoNCE {np.mean(col['ari_nce']):.4f}, LDA {np.mean(col['ari_lda']):.4f})",
+    )
     m, lo, hi = t_interval(col["ari_pca"])
-    proof.check(hi <= 0.1 and min(col["pca_F"]) >= 60.0, f"PCA fails by construction: ARI {m:.4f} [{lo:.4f}, {hi:.4f}] "
-                f"<= 0.1, smallest largest-angle to Fisher {min(col['pca_F']):.1f}° >= 60° (its top directions are the "
-                "variance-25 label-free ones)")
+    proof.check(
+        hi <= 0.1 and min(col["pca_F"]) >= 60.0,
+        f"PCA fails by construction: ARI {m:.4f} [{lo:.4f}, {hi:.4f}] "
+        f"<= 0.1, smallest largest-angle to Fisher {min(col['pca_F']):.1f}° >= 60° (its top directions are the "
+        "variance-25 label-free ones)",
+    )
     m, lo, hi = t_interval(np.subtract(col["ari_nce"], col["ari_pca"]))
     proof.check(lo >= 0.5, f"InfoNCE beats PCA: ARI difference {m:.4f} [{lo:.4f}, {hi:.4f}] (95 %), lower end >= 0.5")
 
 
 if __name__ == "__main__":
-    sys.exit(main(run, claim="C9", statement="InfoNCE in a GMM with coupled augmentations finds the LDA subspace; "
-                  "PCA does not", doc=__doc__))
+    sys.exit(
+        main(
+            run,
+            claim="C9",
+            statement="InfoNCE in a GMM with coupled augmentations finds the LDA subspace; PCA does not",
+            doc=__doc__,
+        )
+    )

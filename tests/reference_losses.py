@@ -12,7 +12,7 @@ mp.mp.dps = 50
 
 
 def _dot(a, b):
-    return mp.fsum(mp.mpf(x) * mp.mpf(y) for x, y in zip(a, b))
+    return mp.fsum(mp.mpf(x) * mp.mpf(y) for x, y in zip(a, b, strict=False))
 
 
 def _rows(t):
@@ -81,7 +81,7 @@ def dhel_sym(U, V, tau):
 
 
 def _sqdist(a, b):
-    return mp.fsum((mp.mpf(x) - mp.mpf(y)) ** 2 for x, y in zip(a, b))
+    return mp.fsum((mp.mpf(x) - mp.mpf(y)) ** 2 for x, y in zip(a, b, strict=False))
 
 
 def _kernels(kernel, t, s):

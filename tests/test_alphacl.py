@@ -5,11 +5,11 @@ import math
 
 import mpmath as mp
 import pytest
+import reference_losses as ref
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reference_losses as ref
 from hemtools import configurations, sphere
 from hemtools.checks import verify
 from hemtools.errors import ArgumentError
@@ -155,7 +155,8 @@ def test_contrastive_covariance_of_a_linear_map():
     alpha = A.alpha_direct(X, Xp, "exp", p=2, tau=2.0)
     C = A.contrastive_covariance(X, Xp, alpha)
     assert torch.allclose(A.contrastive_covariance(X @ W.T, Xp @ W.T, alpha), W @ C @ W.T, rtol=1e-12, atol=1e-12)
-    assert float(A.alpha_energy(X @ W.T, Xp @ W.T, alpha)) == pytest.approx(0.5 * float(torch.trace(W @ C @ W.T)), rel=1e-12)
+    want = 0.5 * float(torch.trace(W @ C @ W.T))
+    assert float(A.alpha_energy(X @ W.T, Xp @ W.T, alpha)) == pytest.approx(want, rel=1e-12)
 
 
 def test_cross_only_weights_accept_square_matrices():

@@ -47,10 +47,19 @@ BAD = [
     (["--loss", "infonse", "--M", "3", "--d", "3"], "did you mean infonce"),
     (["--loss", "kcl", "--M", "1", "--d", "3"], "M: expected an integer >= 2, got 1"),
     (["--loss", "kcl", "--M", "3", "--d", "0"], "d: expected an integer >= 2, got 0"),
-    (["--loss", "infonce", "--M", "3", "--d", "3", "--tau", "-1"], "tau (loss infonce): expected a finite number in (0, inf), got -1"),
+    (
+        ["--loss", "infonce", "--M", "3", "--d", "3", "--tau", "-1"],
+        "tau (loss infonce): expected a finite number in (0, inf), got -1",
+    ),
     (["--loss", "infonce", "--M", "3", "--d", "3", "--param", "tau"], "--param: expected KEY=VALUE, got 'tau'"),
-    (["--loss", "infonce", "--M", "3", "--d", "3", "--param", "gamma=2"], "gamma: unknown parameter for loss infonce; accepted parameters: tau"),
-    (["--loss", "infonce", "--M", "3", "--d", "3", "--param", "tau=abc"], "tau (loss infonce): expected a finite number"),
+    (
+        ["--loss", "infonce", "--M", "3", "--d", "3", "--param", "gamma=2"],
+        "gamma: unknown parameter for loss infonce; accepted parameters: tau",
+    ),
+    (
+        ["--loss", "infonce", "--M", "3", "--d", "3", "--param", "tau=abc"],
+        "tau (loss infonce): expected a finite number",
+    ),
     (["--loss", "nope/missing.py:fn", "--M", "3", "--d", "3"], "file 'nope/missing.py' does not exist"),
     (["--loss", "kcl", "--M", "three", "--d", "3"], "argument --M: invalid int value"),
     (["--loss", "kcl", "--M", "3"], "the following arguments are required: --d"),
@@ -71,9 +80,11 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, fragment):
 
 def test_errors_in_user_code_exit_4_with_traceback(capsys, tmp_path):
     f = tmp_path / "user.py"
-    f.write_text("def raises(U, V):\n    raise RuntimeError('boom in user code')\n"
-                 "def nonscalar(U, V):\n    return U.sum(-1)\n"
-                 "def interrupted(U, V):\n    raise KeyboardInterrupt\n")
+    f.write_text(
+        "def raises(U, V):\n    raise RuntimeError('boom in user code')\n"
+        "def nonscalar(U, V):\n    return U.sum(-1)\n"
+        "def interrupted(U, V):\n    raise KeyboardInterrupt\n"
+    )
     code, _, err = run(capsys, "verify", "--loss", f"{f}:raises", "--M", "3", "--d", "3")
     assert code == 4 and "Traceback" in err and "boom in user code" in err
     code, _, err = run(capsys, "verify", "--loss", f"{f}:nonscalar", "--M", "3", "--d", "3")
@@ -125,8 +136,9 @@ def _bin(name):
 
 
 def test_verify_console_script_runs():
-    p = subprocess.run([_bin("verify"), "--loss", "kcl", "--M", "4", "--d", "3", "--json"],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [_bin("verify"), "--loss", "kcl", "--M", "4", "--d", "3", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["verdict"] == "confirmed"
 
@@ -134,13 +146,19 @@ def test_verify_console_script_runs():
 def test_hemtools_console_script_help_does_not_import_torch():
     p = subprocess.run([_bin("hemtools"), "--help"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "verify" in p.stdout
-    probe = ("import sys; from hemtools.cli import main; code = main(['--help']); "
-             "print('TORCH' if 'torch' in sys.modules else 'LIGHT')")
+    probe = (
+        "import sys; from hemtools.cli import main; code = main(['--help']); "
+        "print('TORCH' if 'torch' in sys.modules else 'LIGHT')"
+    )
     p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip().endswith("LIGHT")
 
 
 def test_python_dash_m():
-    p = subprocess.run([sys.executable, "-m", "hemtools", "verify", "--loss", "kcl", "--M", "1", "--d", "3"],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "hemtools", "verify", "--loss", "kcl", "--M", "1", "--d", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2 and p.stderr.count("\n") == 1

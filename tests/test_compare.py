@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from hemtools.cli import main
 from hemtools import sphere
+from hemtools.cli import main
 from hemtools.compare import compare, float32_evidence
 from hemtools.errors import ArgumentError
 from hemtools.losses import batched, get_loss
@@ -123,26 +123,55 @@ def test_pml_ntxent_matches_nt_xent_at_matched_temperature(tau):
 def test_pml_ntxent_is_not_simclr_nor_at_another_temperature():
     pytest.importorskip("pytorch_metric_learning")
     assert compare("pml:NTXentLoss", "simclr", [3], [3], trials=1).verdict == "mismatch"
-    r = compare("pml:NTXentLoss", "nt_xent", [3], [3], trials=1, params_loss={"tau": 0.07}, params_reference={"tau": 0.5})
+    r = compare(
+        "pml:NTXentLoss", "nt_xent", [3], [3], trials=1, params_loss={"tau": 0.07}, params_reference={"tau": 0.5}
+    )
     assert r.verdict == "mismatch"
 
 
 def test_pml_cli(capsys):
     pytest.importorskip("pytorch_metric_learning")
-    code, out, _ = run(capsys, "--loss", "pml:NTXentLoss", "--reference", "nt_xent", "--M", "4", "--d", "3",
-                       "--trials", "1", "--tau", "0.2")
+    code, out, _ = run(
+        capsys,
+        "--loss",
+        "pml:NTXentLoss",
+        "--reference",
+        "nt_xent",
+        "--M",
+        "4",
+        "--d",
+        "3",
+        "--trials",
+        "1",
+        "--tau",
+        "0.2",
+    )
     assert code == 0 and "verdict    MATCH" in out and "pml:NTXentLoss  (tau=0.2, pairing=batch)" in out
 
 
 def test_non_finite_values(capsys, tmp_path):
     f = tmp_path / "nanloss.py"
-    f.write_text("def nan_loss(U, V):\n    return (U * V).sum() * float('nan')\n"
-                 "def raises(U, V):\n    raise RuntimeError('boom in compare')\n")
+    f.write_text(
+        "def nan_loss(U, V):\n    return (U * V).sum() * float('nan')\n"
+        "def raises(U, V):\n    raise RuntimeError('boom in compare')\n"
+    )
     # one side NaN: a mismatch; both NaN: nothing can be said (exit 3)
     code, out, _ = run(capsys, "--loss", f"{f}:nan_loss", "--reference", "kcl", "--M", "3", "--d", "3", "--trials", "1")
     assert code == 1 and "MISMATCH" in out
-    code, out, _ = run(capsys, "--loss", f"{f}:nan_loss", "--reference", f"{f}:nan_loss", "--M", "3", "--d", "3",
-                       "--trials", "1", "--json")
+    code, out, _ = run(
+        capsys,
+        "--loss",
+        f"{f}:nan_loss",
+        "--reference",
+        f"{f}:nan_loss",
+        "--M",
+        "3",
+        "--d",
+        "3",
+        "--trials",
+        "1",
+        "--json",
+    )
     assert code == 3 and json.loads(out)["verdict"] == "inconclusive"
     code, _, err = run(capsys, "--loss", f"{f}:raises", "--reference", "kcl", "--M", "3", "--d", "3")
     assert code == 4 and "Traceback" in err and "boom in compare" in err
@@ -254,8 +283,23 @@ def test_riesz_gradient_exists_where_the_derivative_does():
 def test_compare_riesz_against_itself_is_a_match_with_the_kink_not_compared(capsys, s):
     """Where the reference has no derivative (the aligned optimum, |s| <= 1) gradients are not comparable;
     the values are still compared.  Before: MISMATCH (gradient differs by inf)."""
-    code, out, _ = run(capsys, "--loss", "kcl", "--reference", "kcl", "--param", "kernel=riesz", "--param", f"s={s}",
-                       "--M", "3", "--d", "3", "--trials", "1")
+    code, out, _ = run(
+        capsys,
+        "--loss",
+        "kcl",
+        "--reference",
+        "kcl",
+        "--param",
+        "kernel=riesz",
+        "--param",
+        f"s={s}",
+        "--M",
+        "3",
+        "--d",
+        "3",
+        "--trials",
+        "1",
+    )
     assert code == 0 and "verdict    MATCH" in out, out
     assert "gradients not compared at 1 configuration where the reference has no derivative (optimum" in out
     r = compare("kcl", "kcl", [3], [3], trials=1, params={"kernel": "riesz", "s": float(s)})
@@ -277,8 +321,9 @@ def test_no_derivative_is_measured_not_assumed(user_losses):
 
 
 def test_mismatch_diagnosis_prints_a_constant_ratio(capsys, user_losses):
-    code, out, _ = run(capsys, "--loss", f"{user_losses}:twice_dcl", "--reference", "dcl", "--M", "3", "--d", "3",
-                       "--trials", "1")
+    code, out, _ = run(
+        capsys, "--loss", f"{user_losses}:twice_dcl", "--reference", "dcl", "--M", "3", "--d", "3", "--trials", "1"
+    )
     assert code == 1
     assert "diagnosis  loss / reference = 2.000 at all" in out and "a constant factor is a convention" in out
 
@@ -286,8 +331,19 @@ def test_mismatch_diagnosis_prints_a_constant_ratio(capsys, user_losses):
 def test_mismatch_diagnosis_suggests_the_reference_that_matches(capsys, user_losses):
     """The authors' symmetric KCL against kcl: the other registered references are tried with the same
     parameters on the worst cases, and kcl_sym matches."""
-    code, out, _ = run(capsys, "--loss", f"{user_losses}:kcl_authors_sym", "--reference", "kcl", "--M", "3,5",
-                       "--d", "3", "--trials", "1")
+    code, out, _ = run(
+        capsys,
+        "--loss",
+        f"{user_losses}:kcl_authors_sym",
+        "--reference",
+        "kcl",
+        "--M",
+        "3,5",
+        "--d",
+        "3",
+        "--trials",
+        "1",
+    )
     assert code == 1 and "try --reference kcl_sym" in out, out
     r = compare("simclr", "nt_xent", [3], [3], trials=1)
     assert not any("try --reference" in d for d in r.diagnostics)  # nothing registered is simclr but simclr
@@ -309,11 +365,11 @@ def test_float32_implementation_is_detected_with_the_rtol_that_fits(user_losses)
 
 
 def test_progress_line_on_stderr_when_the_reference_must_be_solved(capsys):
-    code, out, err = run(capsys, "--loss", "infonce", "--reference", "infonce", "--M", "4", "--d", "2",
-                         "--trials", "1", "--json")
+    code, out, err = run(
+        capsys, "--loss", "infonce", "--reference", "infonce", "--M", "4", "--d", "2", "--trials", "1", "--json"
+    )
     assert code == 0 and json.loads(out)["verdict"] == "match"
     assert "compare: solving infonce for its minimiser at M=4, d=2 (M > d+1: no simplex; 2 restarts) ..." in err
     assert "compare: solved infonce at M=4, d=2 in" in err
-    code, out, err = run(capsys, "--loss", "infonce", "--reference", "infonce", "--M", "3", "--d", "2",
-                         "--trials", "1")
+    code, out, err = run(capsys, "--loss", "infonce", "--reference", "infonce", "--M", "3", "--d", "2", "--trials", "1")
     assert code == 0 and err == ""  # the simplex needs no solving: nothing on stderr

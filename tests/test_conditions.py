@@ -6,7 +6,6 @@ import json
 import pytest
 
 from hemtools import grids as G
-
 from hemtools import symbolic as S
 from hemtools.cli import main
 

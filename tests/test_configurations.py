@@ -48,7 +48,7 @@ ROWS = universal_optima()
 
 def test_the_table_is_complete_and_consistent():
     assert {r[3] for r in ROWS} == set(CSV_NAMES)
-    for n, d, spec, name in ROWS:
+    for n, _d, spec, name in ROWS:
         assert sum(spec.values()) == n - 1, name
 
 

@@ -22,7 +22,7 @@ def test_translation_agrees_with_sympy_evaluation(text):
     fn = formula.translate(expr)
     pts = torch.linspace(0.05, 1.95, 39, dtype=torch.float64)  # where every formula above is real
     got = fn(pts, 0.3)
-    for p, g in zip(pts.tolist(), got.tolist()):
+    for p, g in zip(pts.tolist(), got.tolist(), strict=True):
         want = float(sp.N(expr.subs({x: sp.Rational(repr(p)), tau: sp.Rational(3, 10)}), 30))
         assert g == pytest.approx(want, rel=1e-13, abs=1e-14), (text, p)
     # python floats through the same tree (the scalar path of _dual)

@@ -26,7 +26,9 @@ def test_lda_subspace_matches_the_generalised_eigenproblem(seed):
     # independent reference: loop over classes for the scatter matrices, then scipy's generalised eigensolver
     Xn, ln = X.numpy(), lab.numpy()
     m = Xn.mean(0)
-    Sb_ref = sum((ln == c).sum() * np.outer(Xn[ln == c].mean(0) - m, Xn[ln == c].mean(0) - m) for c in range(4)) / len(ln)
+    Sb_ref = sum((ln == c).sum() * np.outer(Xn[ln == c].mean(0) - m, Xn[ln == c].mean(0) - m) for c in range(4)) / len(
+        ln
+    )
     Sw_ref = sum(np.cov(Xn[ln == c].T, bias=True) * (ln == c).sum() for c in range(4)) / len(ln)
     assert np.allclose(Sb, Sb_ref, rtol=1e-10, atol=1e-12) and np.allclose(Sw, Sw_ref, rtol=1e-10, atol=1e-12)
     w, V = scipy.linalg.eigh(Sb_ref, Sw_ref)
@@ -57,8 +59,9 @@ def test_make_gmm_covariance_is_non_isotropic_and_means_a_simplex():
     assert float(ev.max()) == pytest.approx(25.0, rel=1e-10) and float(ev.min()) < 0.5
     d = torch.cdist(mix.means, mix.means)
     off = d[~torch.eye(4, dtype=torch.bool)]
-    assert float(off.max() - off.min()) < 1e-12 and torch.allclose(mix.means.norm(dim=1), torch.full((4,), 3.0,
-                                                                                                    dtype=torch.float64))
+    assert float(off.max() - off.min()) < 1e-12 and torch.allclose(
+        mix.means.norm(dim=1), torch.full((4,), 3.0, dtype=torch.float64)
+    )
 
 
 def test_adjusted_rand_index_against_scikit_learn_and_kmeans_recovers_separated_clusters():
@@ -94,25 +97,27 @@ def test_infonce_encoder_reads_the_fisher_subspace_not_pcas():
     assert enc.losses[-1] < enc.losses[0]
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: G.make_gmm(1, 10), "k"),
-    (lambda: G.make_gmm(4, 5), "D"),
-    (lambda: G.make_gmm(3, 10, separation=-1.0), "separation"),
-    (lambda: G.sample_pairs(G.make_gmm(3, 10), 10, noise=1.5), "noise"),
-    (lambda: G.lda_directions(np.ones((5, 3)), np.zeros(5, dtype=int)), "labels"),
-    (lambda: G.lda_directions(np.full((4, 2), np.nan), np.array([0, 0, 1, 1])), "X"),
-    (lambda: G.lda_directions(np.ones((4, 2)), np.array([0, 1])), "labels"),
-    (lambda: G.pca_subspace(np.ones((4, 2)), 3), "dim"),
-    (lambda: G.principal_angles(np.ones(3), np.ones((3, 1))), "A"),
-    (lambda: G.train_infonce_encoder(np.ones((4, 3)), np.ones((5, 3)), 2), "Xp"),
-    (lambda: G.train_infonce_encoder(np.ones((4, 3)), np.ones((4, 3)), 0), "dim"),
-    (lambda: G.train_clip_encoders(np.ones((4, 3)), np.ones((4, 2)), 2, tau=0.0), "tau"),
-    (lambda: G.kmeans(np.ones((3, 2)), 4), "k"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: G.make_gmm(1, 10), "k"),
+        (lambda: G.make_gmm(4, 5), "D"),
+        (lambda: G.make_gmm(3, 10, separation=-1.0), "separation"),
+        (lambda: G.sample_pairs(G.make_gmm(3, 10), 10, noise=1.5), "noise"),
+        (lambda: G.lda_directions(np.ones((5, 3)), np.zeros(5, dtype=int)), "labels"),
+        (lambda: G.lda_directions(np.full((4, 2), np.nan), np.array([0, 0, 1, 1])), "X"),
+        (lambda: G.lda_directions(np.ones((4, 2)), np.array([0, 1])), "labels"),
+        (lambda: G.pca_subspace(np.ones((4, 2)), 3), "dim"),
+        (lambda: G.principal_angles(np.ones(3), np.ones((3, 1))), "A"),
+        (lambda: G.train_infonce_encoder(np.ones((4, 3)), np.ones((5, 3)), 2), "Xp"),
+        (lambda: G.train_infonce_encoder(np.ones((4, 3)), np.ones((4, 3)), 0), "dim"),
+        (lambda: G.train_clip_encoders(np.ones((4, 3)), np.ones((4, 2)), 2, tau=0.0), "tau"),
+        (lambda: G.kmeans(np.ones((3, 2)), 4), "k"),
+    ],
+)
 def test_bad_input_is_a_value_error_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=f"^{name}:"):
         call()
-
 
 
 @settings(max_examples=8, deadline=None)

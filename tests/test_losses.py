@@ -2,11 +2,11 @@
 
 
 import pytest
+import reference_losses as ref
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reference_losses as ref
 from hemtools import sphere
 from hemtools.losses import get_loss, names
 

@@ -91,7 +91,7 @@ def w1_by_quadrature(x, d):
     for k in range(n + 1):
         a, b = e[k], e[k + 1]
         if b > a:
-            v, ve = integrate.quad(lambda s: abs(k / n - float(mt.uniform_inner_product_cdf(s, d))), a, b,
+            v, ve = integrate.quad(lambda s, k=k: abs(k / n - float(mt.uniform_inner_product_cdf(s, d))), a, b,
                                    limit=200, epsabs=1e-15)
             total, err = total + v, err + ve
     return total, err
@@ -111,7 +111,10 @@ def test_w1_of_the_simplex_closed_form():
     #                                                      = G(c) + (1 − c) − (G(1) − G(c))
     for M, d in [(4, 3), (8, 16), (17, 16)]:
         c = -1.0 / (M - 1)
-        G = lambda s: float(mt.uniform_inner_product_antiderivative(s, d))  # noqa: E731
+
+        def G(s, d=d):
+            return float(mt.uniform_inner_product_antiderivative(s, d))
+
         ref = G(c) + (1 - c) - (G(1.0) - G(c))
         got = mt.w1_uniform(regular_simplex(M, d)).value
         assert got == pytest.approx(ref, abs=1e-14)
@@ -197,7 +200,7 @@ def loop_uniformity(U, t=2.0):
     terms = []
     for i in range(len(U)):
         for j in range(i + 1, len(U)):
-            sq = sum((a - b) ** 2 for a, b in zip(U[i], U[j]))
+            sq = sum((a - b) ** 2 for a, b in zip(U[i], U[j], strict=True))
             terms.append(-t * sq)
     top = max(terms)
     return top + math.log(sum(math.exp(v - top) for v in terms) / len(terms))
@@ -247,7 +250,8 @@ def test_effective_rank_extremes():
 def test_alignment_equals_loop():
     U = uniform_points(30, 4, seed=1)
     V = uniform_points(30, 4, seed=2)
-    ref = sum(sum((a - b) ** 2 for a, b in zip(u, v)) for u, v in zip(U.tolist(), V.tolist())) / 30
+    pairs = zip(U.tolist(), V.tolist(), strict=True)
+    ref = sum(sum((a - b) ** 2 for a, b in zip(u, v, strict=True)) for u, v in pairs) / 30
     assert mt.alignment(U, V) == pytest.approx(ref, abs=1e-14)
     assert mt.metrics(U, V).alignment == pytest.approx(ref, abs=1e-14)
     with pytest.raises(ArgumentError, match="shape"):

@@ -12,8 +12,8 @@ caught for the helpers' sake, not for its bug).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 import torch

@@ -26,7 +26,7 @@ def test_deep_linear_gradient_matches_autograd_of_the_output_energy(dims):
     E = alpha_energy(N.deep_linear_forward(Ws, X), N.deep_linear_forward(Ws, Xp), alpha)
     auto = torch.autograd.grad(E, Ws)
     closed = N.deep_linear_gradient([w.detach() for w in Ws], C)
-    for a, c in zip(auto, closed):
+    for a, c in zip(auto, closed, strict=True):
         assert torch.allclose(a, c, rtol=1e-11, atol=1e-12 * float(a.abs().max()))
     e = float(E.detach())
     assert abs(e - float(N.deep_linear_energy([w.detach() for w in Ws], C))) <= 1e-12 * max(1, abs(e))
@@ -38,7 +38,7 @@ def test_deep_linear_gradient_closed_form_entrywise_for_a_nonsymmetric_C():
     C = torch.randn(4, 4, generator=g, dtype=torch.float64)
     Ws = [w.requires_grad_(True) for w in N.random_layers((4, 3, 2), generator=g)]
     auto = torch.autograd.grad(N.deep_linear_energy(Ws, C), Ws)
-    for a, c in zip(auto, N.deep_linear_gradient([w.detach() for w in Ws], C)):
+    for a, c in zip(auto, N.deep_linear_gradient([w.detach() for w in Ws], C), strict=True):
         assert torch.allclose(a, c, rtol=1e-12, atol=1e-14)
 
 

@@ -5,11 +5,11 @@ import math
 
 import mpmath as mp
 import pytest
+import reference_losses as ref
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reference_losses as ref
 from hemtools import configurations, sphere
 from hemtools.cli import main
 from hemtools.errors import ArgumentError, UserCodeError

@@ -168,16 +168,31 @@ def test_bad_plot_requests_are_one_line(saved, tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "list.json").write_text("[1, 2]")
     cases = [
-        (["plot", str(tmp_path / "none.json"), "--kind", "gram", "--out", str(tmp_path / "g.png")], "none.json: no such file"),
-        (["plot", str(tmp_path / "bad.json"), "--kind", "gram", "--out", str(tmp_path / "g.png")], "bad.json: not JSON"),
-        (["plot", str(tmp_path / "list.json"), "--kind", "gram", "--out", str(tmp_path / "g.png")],
-         "list.json: expected a JSON object"),
-        (["plot", str(saved["verify"]), "--kind", "gram", "--out", str(tmp_path / "g.gif")], "unsupported file type '.gif'"),
-        (["plot", str(saved["analyze"]), "--kind", "gram", "--out", str(tmp_path / "g.png")],
-         "holds analyze results; --kind gram draws energy or verify results"),
+        (
+            ["plot", str(tmp_path / "none.json"), "--kind", "gram", "--out", str(tmp_path / "g.png")],
+            "none.json: no such file",
+        ),
+        (
+            ["plot", str(tmp_path / "bad.json"), "--kind", "gram", "--out", str(tmp_path / "g.png")],
+            "bad.json: not JSON",
+        ),
+        (
+            ["plot", str(tmp_path / "list.json"), "--kind", "gram", "--out", str(tmp_path / "g.png")],
+            "list.json: expected a JSON object",
+        ),
+        (
+            ["plot", str(saved["verify"]), "--kind", "gram", "--out", str(tmp_path / "g.gif")],
+            "unsupported file type '.gif'",
+        ),
+        (
+            ["plot", str(saved["analyze"]), "--kind", "gram", "--out", str(tmp_path / "g.png")],
+            "holds analyze results; --kind gram draws energy or verify results",
+        ),
         (["plot", str(saved["sweep"]), "--kind", "gram", "--out", str(tmp_path / "g.png")], "draws one result, got 4"),
-        (["plot", str(saved["verify"]), "--kind", "phase", "--out", str(tmp_path / "g.png"), "--kind", "nope"],
-         "invalid choice: 'nope'"),
+        (
+            ["plot", str(saved["verify"]), "--kind", "phase", "--out", str(tmp_path / "g.png"), "--kind", "nope"],
+            "invalid choice: 'nope'",
+        ),
     ]
     for argv, expected in cases:
         code = main(argv)
@@ -197,8 +212,10 @@ def test_plot_help_does_not_import_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys; from hemtools.cli import main; main(['plot', '--help']); "
-            "print('matplotlib' in sys.modules, 'torch' in sys.modules)")
+    code = (
+        "import sys; from hemtools.cli import main; main(['plot', '--help']); "
+        "print('matplotlib' in sys.modules, 'torch' in sys.modules)"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip().splitlines()[-1] == "False False", p.stdout + p.stderr
 

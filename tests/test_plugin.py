@@ -150,7 +150,10 @@ def test_bad_command_line_option_is_a_usage_error(suite):
 
 def test_plugin_module_does_not_import_torch():
     """Loaded into every pytest session of every project that installs hemtools: it must stay light."""
-    code = "import sys, hemtools.pytest_plugin; print(sorted(m for m in ('torch', 'numpy', 'scipy') if m in sys.modules))"
+    code = (
+        "import sys, hemtools.pytest_plugin; "
+        "print(sorted(m for m in ('torch', 'numpy', 'scipy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -176,7 +179,7 @@ def my_kcl(U, V, t=2.0, gamma=16.0):
     energy = torch.exp(-t * (2 - 2 * U @ U.T))[off].sum() * gamma / (M * (M - 1))
     return energy - align
 ''',
-    "test_my_loss.py": '''# test_my_loss.py
+    "test_my_loss.py": """# test_my_loss.py
 import pytest
 
 
@@ -195,7 +198,7 @@ def test_same_values_and_gradients_as_the_reference():
 
     report = compare("mylosses:my_kcl", "kcl", [3, 5], [3, 8])
     assert report.verdict == "match", report.summary()
-''',
+""",
 }
 
 
@@ -205,8 +208,12 @@ def readme_example() -> dict:
 
     readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
     text = readme.read_text() if readme.is_file() else ""
-    found = {name: m.group(1) for name in README_EXAMPLE
-             for m in [re.search(rf"<!-- plugin-example:{re.escape(name)} -->\s*```python\n(.*?)```", text, re.S)] if m}
+    found = {
+        name: m.group(1)
+        for name in README_EXAMPLE
+        for m in [re.search(rf"<!-- plugin-example:{re.escape(name)} -->\s*```python\n(.*?)```", text, re.S)]
+        if m
+    }
     return found if len(found) == len(README_EXAMPLE) else README_EXAMPLE
 
 

@@ -47,7 +47,9 @@ def test_entry_point_losses_are_loaded(tmp_path, monkeypatch):
 
 def test_entry_point_may_declare_a_batched_callable(tmp_path, monkeypatch):
     pkg = tmp_path / "ep_batched_hemtools_test.py"
-    pkg.write_text("def ep_batched(U, V):\n    return ((U - V) ** 2).sum((-2, -1))\nep_batched.hemtools_batched = True\n")
+    pkg.write_text(
+        "def ep_batched(U, V):\n    return ((U - V) ** 2).sum((-2, -1))\nep_batched.hemtools_batched = True\n"
+    )
     dist = tmp_path / "ep_batched_hemtools_test-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-batched-hemtools-test\nVersion: 1.0\n")
@@ -85,7 +87,7 @@ from hemtools.configurations import regular_simplex  # noqa: E402
 from hemtools.errors import ArgumentError, UserCodeError  # noqa: E402
 from hemtools.losses import batched  # noqa: E402
 
-USER = '''
+USER = """
 import torch
 from hemtools.losses import batched
 
@@ -132,7 +134,7 @@ def batched_wrong_shape(U, V):
 
 def raises(U, V):
     raise ZeroDivisionError("inside the user's loss")
-'''
+"""
 
 
 @pytest.fixture
@@ -182,10 +184,13 @@ def test_batched_user_loss_verifies_through_the_cli(capsys, user_file):
     assert doc["reference"]["value"] == pytest.approx(float(get_loss("kcl")(simplex, simplex)), rel=1e-14)
 
 
-@pytest.mark.parametrize("fn,fragment", [
-    ("one_argument", "must take (U, V, **params); its signature is one_argument(U)"),
-    ("three_arguments", "must take (U, V, **params); its signature is three_arguments(U, V, W)"),
-])
+@pytest.mark.parametrize(
+    "fn,fragment",
+    [
+        ("one_argument", "must take (U, V, **params); its signature is one_argument(U)"),
+        ("three_arguments", "must take (U, V, **params); its signature is three_arguments(U, V, W)"),
+    ],
+)
 def test_wrong_signature_is_a_usage_error(capsys, user_file, fn, fragment):
     code = main(["verify", "--loss", f"{user_file}:{fn}", "--M", "3", "--d", "3"])
     _, err = capsys.readouterr()
@@ -193,13 +198,16 @@ def test_wrong_signature_is_a_usage_error(capsys, user_file, fn, fragment):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("ref,fragment", [
-    ("no_such_module_hemtools_xyz:f", "module 'no_such_module_hemtools_xyz' not found"),
-    ("missing_dir/losses.py:f", "file 'missing_dir/losses.py' does not exist"),
-    ("{file}:no_such_function", "has no function 'no_such_function'"),
-    ("pml:NoSuchLoss", "unknown pytorch-metric-learning loss 'NoSuchLoss'; available: AngularLoss"),
-    ("pml:ArcFaceLoss", "pml:ArcFaceLoss needs constructor arguments (num_classes, embedding_size)"),
-])
+@pytest.mark.parametrize(
+    "ref,fragment",
+    [
+        ("no_such_module_hemtools_xyz:f", "module 'no_such_module_hemtools_xyz' not found"),
+        ("missing_dir/losses.py:f", "file 'missing_dir/losses.py' does not exist"),
+        ("{file}:no_such_function", "has no function 'no_such_function'"),
+        ("pml:NoSuchLoss", "unknown pytorch-metric-learning loss 'NoSuchLoss'; available: AngularLoss"),
+        ("pml:ArcFaceLoss", "pml:ArcFaceLoss needs constructor arguments (num_classes, embedding_size)"),
+    ],
+)
 def test_import_path_that_fails_is_a_usage_error(capsys, user_file, ref, fragment):
     code = main(["verify", "--loss", ref.format(file=user_file), "--M", "3", "--d", "3"])
     _, err = capsys.readouterr()
@@ -208,13 +216,16 @@ def test_import_path_that_fails_is_a_usage_error(capsys, user_file, ref, fragmen
 
 
 @pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
-@pytest.mark.parametrize("fn,fragment", [
-    ("detached", "returned a tensor with gradients disabled"),
-    ("as_float", "returned float, expected a scalar tensor"),
-    ("float32", "returned float32 for float64 inputs"),
-    ("nonscalar", "returned a tensor of shape (3,), expected a scalar"),
-    ("batched_wrong_shape", "returned a tensor of shape (2, 3), expected a tensor of shape (2,)"),
-])
+@pytest.mark.parametrize(
+    "fn,fragment",
+    [
+        ("detached", "returned a tensor with gradients disabled"),
+        ("as_float", "returned float, expected a scalar tensor"),
+        ("float32", "returned float32 for float64 inputs"),
+        ("nonscalar", "returned a tensor of shape (3,), expected a scalar"),
+        ("batched_wrong_shape", "returned a tensor of shape (2, 3), expected a tensor of shape (2,)"),
+    ],
+)
 def test_broken_contract_names_the_loss_and_what_was_expected(capsys, user_file, fn, fragment):
     code = main(["verify", "--loss", f"{user_file}:{fn}", "--M", "3", "--d", "3", "--restarts", "2"])
     _, err = capsys.readouterr()

@@ -30,10 +30,19 @@ from hemtools.rigorous.terms import (
     negated,
 )
 
-CASES = [("infonce", {"tau": 0.5}), ("simclr", {"tau": 0.4}), ("nt_xent", {"tau": 0.5}), ("dcl", {"tau": 0.7}), ("dcl_sym", {"tau": 0.6}),
-         ("dhel", {"tau": 0.3}), ("dhel_sym", {"tau": 0.3}), ("kcl", {"t": 2.0, "gamma": 16.0}),
-         ("kcl", {"t": 1.5, "gamma": 3.0, "kernel": "imq"}), ("kcl", {"t": 0.7, "gamma": 5.0, "kernel": "log"}),
-         ("kcl_sym", {"t": 2.0, "gamma": 16.0})]
+CASES = [
+    ("infonce", {"tau": 0.5}),
+    ("simclr", {"tau": 0.4}),
+    ("nt_xent", {"tau": 0.5}),
+    ("dcl", {"tau": 0.7}),
+    ("dcl_sym", {"tau": 0.6}),
+    ("dhel", {"tau": 0.3}),
+    ("dhel_sym", {"tau": 0.3}),
+    ("kcl", {"t": 2.0, "gamma": 16.0}),
+    ("kcl", {"t": 1.5, "gamma": 3.0, "kernel": "imq"}),
+    ("kcl", {"t": 0.7, "gamma": 5.0, "kernel": "log"}),
+    ("kcl_sym", {"t": 2.0, "gamma": 16.0}),
+]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -76,15 +85,25 @@ def test_unsupported_losses_and_kernels_are_refused():
 
 def test_quadratic_field_arithmetic_against_floats():
     a, b = QF(1, 2, 5), QF(-3, 1, 5)
-    for val, ref in ((a + b, -2 + 3 * 5 ** 0.5), (a * b, (1 + 2 * 5 ** 0.5) * (-3 + 5 ** 0.5)),
-                     (a / b, (1 + 2 * 5 ** 0.5) / (-3 + 5 ** 0.5))):
+    for val, ref in (
+        (a + b, -2 + 3 * 5**0.5),
+        (a * b, (1 + 2 * 5**0.5) * (-3 + 5**0.5)),
+        (a / b, (1 + 2 * 5**0.5) / (-3 + 5**0.5)),
+    ):
         assert abs(float(val) - ref) <= 1e-12 * abs(ref)
     assert (a * a.inverse()) == 1 and QF(1, -1, 2).sign() == -1 and QF(-1, 1, 2).sign() == 1
 
 
-@pytest.mark.parametrize("cfg,name", [(simplex(5, 6), "simplex"), (simplex(4, 3), "simplex"),
-                                      (cross_polytope(6, 3), "octahedron"), (icosahedron(), "icosahedron"),
-                                      (exact.cell24(), "cell24")])
+@pytest.mark.parametrize(
+    "cfg,name",
+    [
+        (simplex(5, 6), "simplex"),
+        (simplex(4, 3), "simplex"),
+        (cross_polytope(6, 3), "octahedron"),
+        (icosahedron(), "icosahedron"),
+        (exact.cell24(), "cell24"),
+    ],
+)
 def test_exact_configurations_match_the_float_constructions(cfg, name):
     from hemtools import configurations
 
@@ -94,7 +113,7 @@ def test_exact_configurations_match_the_float_constructions(cfg, name):
     ref = configurations.construct(name, cfg.N, cfg.d)
     fp = configurations.fingerprint(torch.as_tensor(X))
     assert float((fp - configurations.fingerprint(ref)).abs().max()) <= 1e-14
-    assert not np.abs(X[:, cfg.rank:]).any()  # spans exactly the first rank coordinates
+    assert not np.abs(X[:, cfg.rank :]).any()  # spans exactly the first rank coordinates
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -127,7 +146,7 @@ def _float_riemannian_spectrum(cfg, terms):
     H = H - np.kron(np.diag(curv), np.eye(d))
     P = np.eye(N * d)
     for a in range(N):
-        P[a * d:(a + 1) * d, a * d:(a + 1) * d] -= np.outer(X[a], X[a])
+        P[a * d : (a + 1) * d, a * d : (a + 1) * d] -= np.outer(X[a], X[a])
     return np.linalg.eigvalsh(P @ H @ P)
 
 
@@ -157,8 +176,9 @@ def test_negative_control_a_perturbed_point_is_not_proved():
     X = cfg.points_float()
     X[0] += 1e-3 * np.array([0.3, -0.2, 0.5, 0.0])
     X[0] /= np.linalg.norm(X[0])
-    r = prove_local_minimum(cfg, loss_terms("infonce", 4), points=[[arb(float(v)) for v in row] for row in X],
-                            max_prec=128)
+    r = prove_local_minimum(
+        cfg, loss_terms("infonce", 4), points=[[arb(float(v)) for v in row] for row in X], max_prec=128
+    )
     assert not r.proved and not r.criticality["proved"]
     assert r.gradient_lower > 1e-5  # proved not critical: the gradient's ball excludes 0
     assert "proved not critical" in r.criticality["detail"]
@@ -214,8 +234,9 @@ def test_gegenbauer_recurrence_and_derivatives_against_scipy():
             assert abs(G1[k] - (Gp[k] - Gm[k]) / (2 * h)) <= 1e-7 * max(1, abs(G1[k]))
 
 
-@pytest.mark.parametrize("cfg", [simplex(4, 3), cross_polytope(6, 3), icosahedron(), cross_polytope(8, 4)],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "cfg", [simplex(4, 3), cross_polytope(6, 3), icosahedron(), cross_polytope(8, 4)], ids=lambda c: c.name
+)
 @pytest.mark.parametrize("t", [1.0, 2.0, 4.0])
 def test_lp_bound_equals_the_gaussian_energy_within_its_enclosure(cfg, t):
     r = prove_lp_bound("gaussian", cfg.N, cfg.d, {"t": t}, config=cfg)
@@ -266,20 +287,46 @@ def test_rigorous_without_python_flint_exits_2_with_the_install_line(capsys, mon
     import sys
 
     monkeypatch.setitem(sys.modules, "flint", None)  # import flint now raises ImportError
-    for argv in (("verify", "--loss", "infonce", "--M", "3", "--d", "3", "--rigorous"),
-                 ("energy", "--kernel", "gaussian", "--N", "4", "--d", "3", "--rigorous")):
+    for argv in (
+        ("verify", "--loss", "infonce", "--M", "3", "--d", "3", "--rigorous"),
+        ("energy", "--kernel", "gaussian", "--N", "4", "--d", "3", "--rigorous"),
+    ):
         code, out, err = run(capsys, *argv)
         assert code == 2 and out == ""
         assert len(err.strip().splitlines()) == 1 and "pip install 'hemtools[rigorous]'" in err
 
 
 def test_verify_rigorous_json_keeps_every_key_and_adds_the_section(capsys):
-    code, out, err = run(capsys, "verify", "--loss", "dhel", "--M", "3", "--d", "3", "--restarts", "2", "--json",
-                         "--rigorous", "--no-hessian")
+    code, out, err = run(
+        capsys,
+        "verify",
+        "--loss",
+        "dhel",
+        "--M",
+        "3",
+        "--d",
+        "3",
+        "--restarts",
+        "2",
+        "--json",
+        "--rigorous",
+        "--no-hessian",
+    )
     assert code == 0, err
     doc = json.loads(out)
-    for key in ("loss", "M", "d", "params", "verdict", "value", "reference", "grad_norm", "checks",
-                "configuration", "seconds"):
+    for key in (
+        "loss",
+        "M",
+        "d",
+        "params",
+        "verdict",
+        "value",
+        "reference",
+        "grad_norm",
+        "checks",
+        "configuration",
+        "seconds",
+    ):
         assert key in doc
     sec = doc["rigorous"]
     assert sec["proved"] is True and sec["precision_bits"] == 128
@@ -289,8 +336,9 @@ def test_verify_rigorous_json_keeps_every_key_and_adds_the_section(capsys):
 
 
 def test_verify_rigorous_text_has_the_paragraph(capsys):
-    code, out, _ = run(capsys, "verify", "--loss", "kcl", "--M", "3", "--d", "3", "--restarts", "2", "--rigorous",
-                       "--no-hessian")
+    code, out, _ = run(
+        capsys, "verify", "--loss", "kcl", "--M", "3", "--d", "3", "--restarts", "2", "--rigorous", "--no-hessian"
+    )
     assert code == 0 and "What the proof says" in out and "global minimum up to" in out
 
 
@@ -302,8 +350,25 @@ def test_verify_rigorous_refuses_a_user_loss(capsys, tmp_path):
 
 
 def test_energy_rigorous_json(capsys):
-    code, out, err = run(capsys, "energy", "--kernel", "gaussian", "--t", "2", "--N", "6", "--d", "3",
-                         "--restarts", "2", "--rounds", "0", "--no-bound", "--json", "--rigorous")
+    code, out, err = run(
+        capsys,
+        "energy",
+        "--kernel",
+        "gaussian",
+        "--t",
+        "2",
+        "--N",
+        "6",
+        "--d",
+        "3",
+        "--restarts",
+        "2",
+        "--rounds",
+        "0",
+        "--no-bound",
+        "--json",
+        "--rigorous",
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert "lp_bound" in doc and "value" in doc and doc["lp_bound"] is None

@@ -224,9 +224,8 @@ def test_jsonl_store_survives_cut_and_foreign_lines(tmp_path, capsys):
 
 def test_jsonl_store_has_one_writer(tmp_path):
     path = str(tmp_path / "s.jsonl")
-    with stores.JsonlStore(path):
-        with pytest.raises(ValueError, match="another sweep is writing"):
-            stores.JsonlStore(path)
+    with stores.JsonlStore(path), pytest.raises(ValueError, match="another sweep is writing"):
+        stores.JsonlStore(path)
 
 
 # ---------------------------------------------------------------------------------------- the report
@@ -344,7 +343,8 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch):
         def isatty(self):
             return True
 
-    for stream, expect in ((Tty(), ["2/2", "cell/s", "confirmed=1", "refuted=1"]), (io.StringIO(), ["[1/2] kcl M=2 d=2: confirmed"])):
+    cases = ((Tty(), ["2/2", "cell/s", "confirmed=1", "refuted=1"]), (io.StringIO(), ["[1/2] kcl M=2 d=2: confirmed"]))
+    for stream, expect in cases:
         monkeypatch.setattr("sys.stderr", stream)
         bar = _Progress(2)
         bar(1, 2, {"loss": "kcl", "M": 2, "d": 2, "verdict": "confirmed"})

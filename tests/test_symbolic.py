@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hemtools import grids as G
-
 from hemtools import symbolic as S
 from hemtools.cli import main
 from hemtools.errors import ArgumentError
@@ -106,7 +105,7 @@ def test_full_gram_derivation_detects_a_non_stationary_point():
     pts = [(1, 0), (0, 1), (-1, 0)] * 2  # [U; V], aligned
 
     def gram(a, b):
-        return sum(p * q for p, q in zip(pts[a], pts[b]))
+        return sum(p * q for p, q in zip(pts[a], pts[b], strict=True))
 
     f = S._stationarity_full_gram(S.loss_form("infonce", {"tau": 0.5}), 3, at=gram)
     assert f.status == "failed" and "largest |norm²|" in f.detail

@@ -340,7 +340,8 @@ def test_item14_failing_figure_is_one_line_after_the_verdict(capsys, monkeypatch
 
 def test_item19_no_hessian_does_not_claim_a_second_order_point(capsys):
     code, doc, _ = _json(capsys, "--loss", "dhel", "--M", "5", "--d", "3", "--restarts", "3", "--no-hessian")
-    assert doc["verdict"] == "confirmed" and "second-order" not in doc["reason"] and "Hessian not checked" in doc["reason"]
+    assert doc["verdict"] == "confirmed"
+    assert "second-order" not in doc["reason"] and "Hessian not checked" in doc["reason"]
 
 
 def test_item19_import_failures_exit_codes_match_the_readme(capsys, tmp_path):
@@ -350,7 +351,8 @@ def test_item19_import_failures_exit_codes_match_the_readme(capsys, tmp_path):
     assert code == 4 and "Traceback" in err and "no_such_dependency_t11b" in err  # user code failed: exit 4
     code, _, err = _cli(capsys, "--loss", f"{tmp_path}/missing.py:f", "--M", "3", "--d", "3")
     assert code == 2 and err.count("\n") == 1  # nothing to import: a usage error
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
     assert "a module that raises while it is imported" in " ".join(readme.lower().split())
 
 

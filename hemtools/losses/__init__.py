@@ -6,7 +6,8 @@
 
 Each family lives in its own module (infonce.py, dhel.py, kcl.py, energy.py, …) and registers itself with
 :func:`register_loss`, declaring its forms there (:mod:`hemtools.losses.spec`: φ/ψ, α-CL, energy baseline,
-symbolic template), so adding a loss is one file.  Installed packages add losses through the entry-point group ``hemtools.losses``.
+symbolic template), so adding a loss is one file.  Installed packages add losses through the entry-point
+group ``hemtools.losses``.
 """
 
 from ..errors import ArgumentError, UserCodeError  # noqa: F401

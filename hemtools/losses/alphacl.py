@@ -27,9 +27,9 @@ The α constructions of Tian §5 ("α-CL-direct": α is chosen directly instead 
 
 τ mapping.  Tian's base is r = 1 − s = d²/2, not d: a weight or ψ written with r^e/τ_T (exponent p = 2e on d)
 is the one here with τ = 2^{p/2} τ_T.  For ψ = exp(x/τ) on d_i² − d_ij² (``alphacl``, p = 2) that is τ = 2 τ_T:
-``alphacl`` at τ = 1 is Tian's InfoNCE at τ_T = 0.5.  The functions below take arbitrary vectors (…, M, n) — not only unit ones — so that
-they serve the linear-network analysis as well; the registered loss ``alphacl`` evaluates them on the
-sphere.
+``alphacl`` at τ = 1 is Tian's InfoNCE at τ_T = 0.5.  The functions below take arbitrary vectors (…, M, n)
+— not only unit ones — so that they serve the linear-network analysis as well; the registered loss
+``alphacl`` evaluates them on the sphere.
 
 Public functions: :func:`squared_distances`, :func:`distance_differences`, :func:`alphacl_loss`,
 :func:`alpha_weights`, :func:`alpha_energy`, :func:`contrastive_covariance`, :func:`alpha_direct`, :func:`tian_alpha`,
@@ -95,8 +95,15 @@ def _select(x: Tensor, M: int, with_same: bool) -> Tensor:
 # the loss
 
 
-def alphacl_loss(U: Tensor, V: Tensor, phi: Any = "log(1+x)", psi: Any = "exp(x/tau)", c1: float = 1.0,
-                 c2: float = 0.0, tau: float = 1.0) -> Tensor:
+def alphacl_loss(
+    U: Tensor,
+    V: Tensor,
+    phi: Any = "log(1+x)",
+    psi: Any = "exp(x/tau)",
+    c1: float = 1.0,
+    c2: float = 0.0,
+    tau: float = 1.0,
+) -> Tensor:
     """L_{φ,ψ} = Σ_i φ( Σ_{j≠i} c1 ψ(d_i² − d_ij²) + c2 ψ(d_i² − d̃_ij²) ): (…, M, n) pairs → (…,).
 
     Evaluated with log-sum-exp when ψ = exp(a·x + b) and φ = α·log(x + k) + β (InfoNCE-type), with plain sums
@@ -126,12 +133,30 @@ ALPHACL_PARAMS = [
 ]
 
 
-@register_loss("alphacl", params=ALPHACL_PARAMS, family="alphacl", check=_check,
-               alpha_cl=lambda p: AlphaCL(p["phi"], p["psi"], float(p["c1"]), float(p["c2"]), float(p["tau"]), "1"),
-               symbolic=SymbolicTemplate("M*phi(c1*S_uv + c2*S_uu)", {"uv": "psi(2*(x_n - p))", "uu": "psi(2*(x_n - p))"},
-                                         ("tau",), weights={"uv": "c1", "uu": "c2"}, representation="alpha_cl"))
-def alphacl(U: Tensor, V: Tensor, *, phi: Any = "log(1+x)", psi: Any = "exp(x/tau)", c1: float = 1.0,
-            c2: float = 0.0, tau: float = 1.0) -> Tensor:
+@register_loss(
+    "alphacl",
+    params=ALPHACL_PARAMS,
+    family="alphacl",
+    check=_check,
+    alpha_cl=lambda p: AlphaCL(p["phi"], p["psi"], float(p["c1"]), float(p["c2"]), float(p["tau"]), "1"),
+    symbolic=SymbolicTemplate(
+        "M*phi(c1*S_uv + c2*S_uu)",
+        {"uv": "psi(2*(x_n - p))", "uu": "psi(2*(x_n - p))"},
+        ("tau",),
+        weights={"uv": "c1", "uu": "c2"},
+        representation="alpha_cl",
+    ),
+)
+def alphacl(
+    U: Tensor,
+    V: Tensor,
+    *,
+    phi: Any = "log(1+x)",
+    psi: Any = "exp(x/tau)",
+    c1: float = 1.0,
+    c2: float = 0.0,
+    tau: float = 1.0,
+) -> Tensor:
     """α-CL: Σ_i φ( Σ_{j≠i} ψ(‖u_i−v_i‖² − ‖u_i−v_j‖²) ) (Tian 2022; SPEC §1); default = M·InfoNCE(τ/2)."""
     return alphacl_loss(U, V, phi, psi, c1, c2, tau)
 
@@ -149,8 +174,15 @@ def _derivative(f: Formula, x: Tensor, tau: float) -> Tensor:
     return g
 
 
-def alpha_weights(U: Tensor, V: Tensor, phi: Any = "log(1+x)", psi: Any = "exp(x/tau)", c1: float = 1.0,
-                  c2: float = 0.0, tau: float = 1.0) -> Tensor:
+def alpha_weights(
+    U: Tensor,
+    V: Tensor,
+    phi: Any = "log(1+x)",
+    psi: Any = "exp(x/tau)",
+    c1: float = 1.0,
+    c2: float = 0.0,
+    tau: float = 1.0,
+) -> Tensor:
     """Pairwise importance α (…, M, 2M): α_ij = c φ'(ξ_i) ψ'(d_i² − d_ij²), computed at the given points and
     detached (α is the min player's variable, held fixed in the max player's step).
 
@@ -182,7 +214,9 @@ def _full_weights(alpha: Tensor, M: int) -> Tensor:
         return torch.cat([alpha, torch.zeros_like(alpha)], dim=-1)
     if alpha.shape[-1] == 2 * M:
         return alpha
-    raise ArgumentError(f"alpha: expected weights of shape (…, {M}, {M}) or (…, {M}, {2 * M}), got {tuple(alpha.shape)}")
+    raise ArgumentError(
+        f"alpha: expected weights of shape (…, {M}, {M}) or (…, {M}, {2 * M}), got {tuple(alpha.shape)}"
+    )
 
 
 def alpha_energy(U: Tensor, V: Tensor, alpha: Tensor) -> Tensor:
@@ -218,14 +252,28 @@ ALPHA_DIRECT_ALIASES = {"poly": "inverse", "quadratic": "uniform"}
 
 
 def _positive_number(name: str, v, allow_zero: bool = False) -> float:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    ok = (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and (v >= 0 if allow_zero else v > 0)
+    )
     if not ok:
         raise ArgumentError(f"{name}: expected a finite number {'>= 0' if allow_zero else '> 0'}, got {v!r}")
     return float(v)
 
 
-def alpha_direct(U: Tensor, V: Tensor, kind: str = "exp", p: float = 2.0, tau: float = 1.0, eps: float = 1e-2,
-                 c1: float = 1.0, c2: float = 0.0, q: float = 1.0) -> Tensor:
+def alpha_direct(
+    U: Tensor,
+    V: Tensor,
+    kind: str = "exp",
+    p: float = 2.0,
+    tau: float = 1.0,
+    eps: float = 1e-2,
+    c1: float = 1.0,
+    c2: float = 0.0,
+    q: float = 1.0,
+) -> Tensor:
     """Directly constructed pairwise importance (…, M, 2M), detached (Tian 2022 §5, "α-CL-direct"):
 
         exp                 α_ij = exp(−d_ij^p / τ)
@@ -261,8 +309,17 @@ def alpha_direct(U: Tensor, V: Tensor, kind: str = "exp", p: float = 2.0, tau: f
     return a * negative_mask(M, c1, c2, device=U.device).to(U.dtype)
 
 
-def tian_alpha(U: Tensor, V: Tensor, alpha_type: str = "exp", alpha_exponent: float = 1.0, temperature: float = 1.0,
-               alpha_eps: float = 1e-2, inverse_exponent: float = 1.0, c1: float = 1.0, c2: float = 0.0) -> Tensor:
+def tian_alpha(
+    U: Tensor,
+    V: Tensor,
+    alpha_type: str = "exp",
+    alpha_exponent: float = 1.0,
+    temperature: float = 1.0,
+    alpha_eps: float = 1e-2,
+    inverse_exponent: float = 1.0,
+    c1: float = 1.0,
+    c2: float = 0.0,
+) -> Tensor:
     """α-CL-direct weights in the authors' parameters (luckmatters ``loss_type=dual2``): base r_ij = 1 − s_ij =
     d_ij²/2 for unit vectors, exponent e = ``alpha_exponent`` (the paper's p = 2e):
 
@@ -276,12 +333,12 @@ def tian_alpha(U: Tensor, V: Tensor, alpha_type: str = "exp", alpha_exponent: fl
     tau_t = _positive_number("temperature", temperature)
     q = _positive_number("inverse_exponent", inverse_exponent)
     kind = ALPHA_DIRECT_ALIASES.get(alpha_type, alpha_type)
-    scale = 2.0 ** e
+    scale = 2.0**e
     if kind == "exp":
         return alpha_direct(U, V, "exp", p=2 * e, tau=scale * tau_t, c1=c1, c2=c2)
     if kind == "inverse":
         eps_t = _positive_number("alpha_eps", alpha_eps)
-        return scale ** q * alpha_direct(U, V, "inverse", p=2 * e, eps=scale * eps_t, q=q, c1=c1, c2=c2)
+        return scale**q * alpha_direct(U, V, "inverse", p=2 * e, eps=scale * eps_t, q=q, c1=c1, c2=c2)
     return alpha_direct(U, V, kind, p=2 * e, c1=c1, c2=c2)
 
 
@@ -316,8 +373,14 @@ def alpha_cl_form(spec, params: dict) -> tuple[AlphaCL | None, str]:
     pp, why = spec.forms.resolve("phipsi", params)
     if pp is None:
         return None, why
-    return AlphaCL(phi=pp.psi, psi=scale_argument(pp.phi, 0.5, "phi"), c1=float(pp.c1), c2=float(pp.c2),
-                   tau=float(params.get("tau", 1.0)), scale="1/M"), ""
+    return AlphaCL(
+        phi=pp.psi,
+        psi=scale_argument(pp.phi, 0.5, "phi"),
+        c1=float(pp.c1),
+        c2=float(pp.c2),
+        tau=float(params.get("tau", 1.0)),
+        scale="1/M",
+    ), ""
 
 
 def not_instances() -> dict[str, str]:

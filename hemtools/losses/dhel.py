@@ -35,6 +35,6 @@ def dhel_sym(U: Tensor, V: Tensor, *, tau: float = 0.3) -> Tensor:
 
     The two views' denominators multiply, so their log-sum-exps add; the positive logit is subtracted
     once, inside the first (relative) log-sum-exp.
-    """
+    """  # noqa: E501 - the docstring's first line is the loss's one-line description (`hemtools losses`, JSON)
     pos = diagonal(U, V)
     return (_lse_relative(U, pos, tau) + _lse_relative(V, torch.zeros_like(pos), tau)).mean(-1)

@@ -78,7 +78,9 @@ def alignment_kernel(r2: Tensor, kernel: str, t: float, s: float) -> Tensor:
 
 def _check(p: dict) -> None:
     if p["kernel"] == "riesz" and p["s"] >= 0:
-        raise ArgumentError(f"s: kernel=riesz needs s < 0 (its alignment term −r^|s| is singular at r = 0 for s > 0), got {p['s']:g}")
+        raise ArgumentError(
+            f"s: kernel=riesz needs s < 0 (its alignment term −r^|s| is singular at r = 0 for s > 0), got {p['s']:g}"
+        )
     if p["kernel"] in ("riesz", "gaussian_riesz") and p["s"] == 0:
         raise ArgumentError("s: the Riesz kernel needs s != 0 (s = 0 is the log kernel: use kernel=log)")
 
@@ -90,16 +92,21 @@ KCL_PARAMS = [
     Param("s", -1.0, doc="Riesz exponent (riesz: s < 0; gaussian_riesz: s != 0)"),
 ]
 
+
 def _advice(p: dict) -> list[str]:
     out = []
     if p["kernel"] in ("riesz", "gaussian_riesz") and p["s"] == -2:
         out.append("Riesz s = −2: the uniformity term only asks Σu = 0, so minimisers are not unique (SPEC §1).")
     if p["kernel"] == "riesz" and -1 <= p["s"] < 0:
-        out.append(f"Riesz alignment −r^{abs(p['s']):g} is not differentiable at u = v (the claimed minimiser): "
-                   "the gradient cannot vanish there.")
+        out.append(
+            f"Riesz alignment −r^{abs(p['s']):g} is not differentiable at u = v (the claimed minimiser): "
+            "the gradient cannot vanish there."
+        )
     elif p["kernel"] == "riesz" and -2 < p["s"] < -1:
-        out.append(f"Riesz alignment −r^{abs(p['s']):g} is differentiable at u = v (the claimed minimiser) but not "
-                   "twice: the Hessian does not exist there.")
+        out.append(
+            f"Riesz alignment −r^{abs(p['s']):g} is differentiable at u = v (the claimed minimiser) but not "
+            "twice: the Hessian does not exist there."
+        )
     return out
 
 
@@ -108,8 +115,9 @@ def _energy(p: dict):
     if p["kernel"] == "gaussian":
         return EnergyBaseline("gaussian", {"t": float(p["t"])}, "KCL's uniformity term is γ/(M(M−1)) × this energy")
     if p["kernel"] == "gaussian_riesz" and float(p["s"]) > 0:
-        return EnergyBaseline("riesz", {"s": float(p["s"])},
-                              "KCL's uniformity term is γ/(M(M−1)) × 2 × this energy (ordered pairs)")
+        return EnergyBaseline(
+            "riesz", {"s": float(p["s"])}, "KCL's uniformity term is γ/(M(M−1)) × 2 × this energy (ordered pairs)"
+        )
     return f"KCL kernel={p['kernel']} (s={p['s']}) is not one of the energies riesz, log, gaussian"
 
 
@@ -130,23 +138,43 @@ def _kcl_terms(U: Tensor, V: Tensor, t: float, gamma: float, kernel: str, s: flo
     return align, energy
 
 
-@register_loss("kcl", params=KCL_PARAMS, family="kcl", check=_check, advice=_advice, energy=_energy,
-               alpha_cl=_NOT_ALPHA_CL,
-               symbolic=SymbolicTemplate("-K_A(2 - 2*p) + gamma/(M - 1)*S_uu", {"uu": "K_U(2 - 2*x_n)"},
-                                         ("t", "gamma"), representation="kernel"))
-def kcl(U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: str = "gaussian",
-        s: float = -1.0) -> Tensor:
-    """KCL: −(1/M) Σ_i K_A(u_i,v_i) + γ/(M(M−1)) Σ_{i≠j} K_U(u_i,u_j); Gaussian K = e^{−t‖x−y‖²}, t=2, γ=16 (SPEC §1)."""
+@register_loss(
+    "kcl",
+    params=KCL_PARAMS,
+    family="kcl",
+    check=_check,
+    advice=_advice,
+    energy=_energy,
+    alpha_cl=_NOT_ALPHA_CL,
+    symbolic=SymbolicTemplate(
+        "-K_A(2 - 2*p) + gamma/(M - 1)*S_uu", {"uu": "K_U(2 - 2*x_n)"}, ("t", "gamma"), representation="kernel"
+    ),
+)
+def kcl(
+    U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: str = "gaussian", s: float = -1.0
+) -> Tensor:
+    """KCL: −(1/M) Σ_i K_A(u_i,v_i) + γ/(M(M−1)) Σ_{i≠j} K_U(u_i,u_j); Gaussian K = e^{−t‖x−y‖²}, t=2, γ=16 (SPEC §1)."""  # noqa: E501 - first docstring line = the loss description in `hemtools losses`
     align, energy = _kcl_terms(U, V, t, gamma, kernel, s)
     return energy - align
 
 
-@register_loss("kcl_sym", params=KCL_PARAMS, family="kcl", check=_check, advice=_advice, energy=_energy,
-               alpha_cl="as kcl (and anchors in both views)",
-               symbolic=SymbolicTemplate("-2*K_A(2 - 2*p) + gamma/(M - 1)*(S_uu + S_vv)",
-                                         {"uu": "K_U(2 - 2*x_n)", "vv": "K_U(2 - 2*x_n)"}, ("t", "gamma")))
-def kcl_sym(U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: str = "gaussian",
-            s: float = -1.0) -> Tensor:
+@register_loss(
+    "kcl_sym",
+    params=KCL_PARAMS,
+    family="kcl",
+    check=_check,
+    advice=_advice,
+    energy=_energy,
+    alpha_cl="as kcl (and anchors in both views)",
+    symbolic=SymbolicTemplate(
+        "-2*K_A(2 - 2*p) + gamma/(M - 1)*(S_uu + S_vv)",
+        {"uu": "K_U(2 - 2*x_n)", "vv": "K_U(2 - 2*x_n)"},
+        ("t", "gamma"),
+    ),
+)
+def kcl_sym(
+    U: Tensor, V: Tensor, *, t: float = 2.0, gamma: float = 16.0, kernel: str = "gaussian", s: float = -1.0
+) -> Tensor:
     """Symmetric KCL (authors' code): kcl(U, V) + kcl(V, U)."""
     a1, e1 = _kcl_terms(U, V, t, gamma, kernel, s)
     _, e2 = _kcl_terms(V, U, t, gamma, kernel, s)

@@ -27,7 +27,8 @@ sympy is imported only when a formula is first compiled (``hemtools --help`` and
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

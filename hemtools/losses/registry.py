@@ -30,8 +30,8 @@ import importlib.util
 import inspect
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
@@ -248,10 +248,15 @@ def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
             sig.bind(object(), object(), **{p.name: None for p in sig.parameters.values()
                                             if p.kind == p.KEYWORD_ONLY and p.default is p.empty})
         except TypeError:
-            positional = [p.name for p in sig.parameters.values()
-                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-            raise ArgumentError(f"loss: {name} {expected}; its signature is {fn.__name__ if hasattr(fn, '__name__') else 'f'}"
-                                f"{sig} (required positional arguments: {', '.join(positional) or 'none'})") from None
+            positional = [
+                p.name
+                for p in sig.parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+            ]
+            raise ArgumentError(
+                f"loss: {name} {expected}; its signature is {fn.__name__ if hasattr(fn, '__name__') else 'f'}"
+                f"{sig} (required positional arguments: {', '.join(positional) or 'none'})"
+            ) from None
         for p in sig.parameters.values():
             if p.kind == p.VAR_KEYWORD:
                 any_params = True
@@ -269,18 +274,40 @@ def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:
                 else:
                     # `tau=1` is a number, not a promise of integers: int only when annotated so; an int
                     # default keeps integer values ints ("number"), `--param tau=0.5` is still accepted
-                    kind = "int" if p.annotation in (int, "int") else ("number" if isinstance(default, int)
-                                                                        else "float")
+                    kind = (
+                        "int" if p.annotation in (int, "int") else ("number" if isinstance(default, int) else "float")
+                    )
                 params[p.name] = Param(p.name, default, kind=kind)
     doc = (inspect.getdoc(fn) or "").strip().splitlines()
-    return LossSpec(name=name, fn=fn, params=params, kind="pairs", minimiser="aligned_simplex", family="user",
-                    doc=doc[0] if doc else "", source=source, batched=bool(getattr(fn, BATCHED_ATTRIBUTE, False)),
-                    accepts_any_params=any_params, user_code=True, required=tuple(required))
+    return LossSpec(
+        name=name,
+        fn=fn,
+        params=params,
+        kind="pairs",
+        minimiser="aligned_simplex",
+        family="user",
+        doc=doc[0] if doc else "",
+        source=source,
+        batched=bool(getattr(fn, BATCHED_ATTRIBUTE, False)),
+        accepts_any_params=any_params,
+        user_code=True,
+        required=tuple(required),
+    )
 
 
 def _spec_from_external(ext) -> LossSpec:
     """A LossSpec for an adapter of another library (hemtools.losses.adapters.ExternalLoss): unbatched,
     evaluated through the user-loss path (its results are checked like a user's)."""
-    return LossSpec(name=ext.name, fn=ext.fn, params={p["name"]: Param(**p) for p in ext.params}, kind="pairs",
-                    minimiser=ext.minimiser, family="external", doc=ext.doc, source=ext.source, check=ext.check,
-                    batched=False, user_code=True)
+    return LossSpec(
+        name=ext.name,
+        fn=ext.fn,
+        params={p["name"]: Param(**p) for p in ext.params},
+        kind="pairs",
+        minimiser=ext.minimiser,
+        family="external",
+        doc=ext.doc,
+        source=ext.source,
+        check=ext.check,
+        batched=False,
+        user_code=True,
+    )

@@ -17,9 +17,11 @@ when ``symbolic`` asks.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any
 
 import torch
 
@@ -217,7 +219,7 @@ class SymbolicTemplate:
 
 
 #: a declared form: the form, a function of the resolved parameters, or why the loss has none
-Declared = Union[Any, Callable[[dict], Any], str, None]
+Declared = Any | Callable[[dict], Any] | str | None
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,7 @@ class LossSpec:
         """Defaults filled in, every value validated; unknown names are refused with the accepted ones."""
         given = dict(given or {})
         out = {}
-        for k, v in given.items():
+        for k in given:
             if k not in self.params and not self.accepts_any_params:
                 accepted = ", ".join(self.params) if self.params else "none"
                 raise ArgumentError(f"{k}: unknown parameter for loss {self.name}; accepted parameters: {accepted}")
@@ -297,10 +299,8 @@ class LossSpec:
             if k not in self.params:  # accepts_any_params: text read as a Python literal, numbers stay numbers
                 v = parse_untyped(v)
                 if isinstance(v, str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         v = float(v)  # 'inf', 'nan' (refused below)
-                    except ValueError:
-                        pass
                 if isinstance(v, float) and not math.isfinite(v):
                     raise ArgumentError(f"{k} (loss {self.name}): expected a finite number, got {v!r}")
                 out[k] = v
@@ -427,8 +427,15 @@ def _is_constant(spec: LossSpec, val: Tensor, inputs: Sequence[Tensor], p: dict)
     """Does the loss return the same value at a displaced input (a constant loss, not a detached one)?"""
     gen = torch.Generator(device=inputs[0].device).manual_seed(7)
     with torch.no_grad():
-        moved = tuple(torch.nn.functional.normalize(t.detach() + 0.3 * torch.randn(t.shape, generator=gen, dtype=t.dtype,
-                                                                                   device=t.device), dim=-1)
-                      for t in inputs)
+        moved = tuple(
+            torch.nn.functional.normalize(
+                t.detach() + 0.3 * torch.randn(t.shape, generator=gen, dtype=t.dtype, device=t.device), dim=-1
+            )
+            for t in inputs
+        )
         other = call_user(spec.name, spec.fn, *moved, **p)
-    return isinstance(other, torch.Tensor) and other.shape == val.shape and bool(torch.equal(other.to(val.dtype), val.detach()))
+    return (
+        isinstance(other, torch.Tensor)
+        and other.shape == val.shape
+        and bool(torch.equal(other.to(val.dtype), val.detach()))
+    )

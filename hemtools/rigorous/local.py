@@ -64,7 +64,7 @@ def exact_criticality(config: ExactConfiguration, terms: list) -> Criticality:
 
     def dot(u, v):
         out = QF(0)
-        for a, b in zip(u, v):
+        for a, b in zip(u, v, strict=False):
             if not a.is_zero() and not b.is_zero():
                 out = out + a * b
         return out
@@ -80,12 +80,16 @@ def exact_criticality(config: ExactConfiguration, terms: list) -> Criticality:
         for members in groups.values():
             v = [QF(0)] * config.d
             for b in members:
-                v = [x + y for x, y in zip(v, P[b])]
+                v = [x + y for x, y in zip(v, P[b], strict=False)]
             c = dot(v, pa)
-            resid = [x * na - c * y for x, y in zip(v, pa)]
+            resid = [x * na - c * y for x, y in zip(v, pa, strict=False)]
             if not all(r.is_zero() for r in resid):
-                return Criticality(False, method, f"point {a}: a group of {len(members)} equal coefficients sums to a "
-                                   "vector not parallel to the point (no exact argument; the point may still be critical)")
+                return Criticality(
+                    False,
+                    method,
+                    f"point {a}: a group of {len(members)} equal coefficients sums to a "
+                    "vector not parallel to the point (no exact argument; the point may still be critical)",
+                )
     return Criticality(True, method, f"all {N} Euclidean gradient blocks are exactly parallel to their points")
 
 
@@ -147,7 +151,7 @@ def orbit_generators(X, d: int, rank: int, drop: int = 0):
 
     pairs = [(p, q) for p in range(rank) for q in range(p + 1, d)]
     if drop:
-        pairs = pairs[:len(pairs) - drop]
+        pairs = pairs[: len(pairs) - drop]
     N = len(X)
     K = arb_mat(N * d, len(pairs))
     for c, (p, q) in enumerate(pairs):
@@ -171,7 +175,7 @@ def _float_model(Xf, terms, rank: int, drop: int, deflate: bool):
     H = H - np.kron(np.diag(curv), np.eye(d))
     Y = np.zeros((N * d, N))
     for a in range(N):
-        Y[a * d:(a + 1) * d, a] = Xf[a]
+        Y[a * d : (a + 1) * d, a] = Xf[a]
     P = np.eye(N * d) - Y @ Y.T
     Hess = P @ H @ P
     Hess = 0.5 * (Hess + Hess.T)
@@ -180,7 +184,7 @@ def _float_model(Xf, terms, rank: int, drop: int, deflate: bool):
     A = Hess + c * (Y @ Y.T)
     if deflate:
         pairs = [(p, q) for p in range(rank) for q in range(p + 1, d)]
-        pairs = pairs[:len(pairs) - drop] if drop else pairs
+        pairs = pairs[: len(pairs) - drop] if drop else pairs
         K = np.zeros((N * d, len(pairs)))
         for col, (p, q) in enumerate(pairs):
             K[p::d, col] = Xf[:, q]
@@ -207,8 +211,9 @@ def _shifted(A, s: float):
 WEYL_MAX_DIM = 256  # up to this size the Weyl/Ostrowski enclosure (three n³ products) is computed as well
 
 
-def _ball_attempt(config: ExactConfiguration, terms: list, prec: int, *, deflate: bool, drop_orbit: int,
-                  out: LocalProof, points=None) -> Attempt:
+def _ball_attempt(
+    config: ExactConfiguration, terms: list, prec: int, *, deflate: bool, drop_orbit: int, out: LocalProof, points=None
+) -> Attempt:
     import numpy as np
     from flint import arb, arb_mat, ctx
 
@@ -278,8 +283,10 @@ def _ball_attempt(config: ExactConfiguration, terms: list, prec: int, *, deflate
                 tight = i < len(close)  # a shift just below λ̂: s is a sharp lower end
                 break
         if not att.cholesky:
-            att.note = (f"ball Cholesky of H + c·P − s·I failed (s = {out.cholesky_s:.3e}; float estimate of the "
-                        f"smallest eigenvalue {lam1:.3e})")
+            att.note = (
+                f"ball Cholesky of H + c·P − s·I failed (s = {out.cholesky_s:.3e}; float estimate of the "
+                f"smallest eigenvalue {lam1:.3e})"
+            )
             return att
         # the upper end: the Rayleigh quotient of the float eigenvector (λ_min <= vᵀAv / vᵀv), in balls
         v = arb_mat([[float(x)] for x in Q[:, 0]])
@@ -299,32 +306,60 @@ def _ball_attempt(config: ExactConfiguration, terms: list, prec: int, *, deflate
         att.enclosure_ok = bool(lo > 0 and lo <= hi and (tight or weyl is not None))
         if not att.enclosure_ok:
             att.note = "positive definite, but the enclosure of the smallest eigenvalue is loose at this precision"
-        out.smallest_eigenvalue = {"lower": lo, "upper": hi, "mid": 0.5 * (lo + hi), "radius": 0.5 * (hi - lo),
-                                   "identified": hi < c, "method": method, "weyl_ostrowski": weyl}
+        out.smallest_eigenvalue = {
+            "lower": lo,
+            "upper": hi,
+            "mid": 0.5 * (lo + hi),
+            "radius": 0.5 * (hi - lo),
+            "identified": hi < c,
+            "method": method,
+            "weyl_ostrowski": weyl,
+        }
         return att
     finally:
         ctx.prec = old
         att.seconds = time.perf_counter() - t0
 
 
-def prove_local_minimum(config: ExactConfiguration, terms: list, *, loss: str = "", params: dict | None = None,
-                        prec: int = 128, max_prec: int = 1024, deflate: bool = True, drop_orbit: int = 0,
-                        points=None) -> LocalProof:
+def prove_local_minimum(
+    config: ExactConfiguration,
+    terms: list,
+    *,
+    loss: str = "",
+    params: dict | None = None,
+    prec: int = 128,
+    max_prec: int = 1024,
+    deflate: bool = True,
+    drop_orbit: int = 0,
+    points=None,
+) -> LocalProof:
     """Prove that ``config`` (the stacked points X = [U; V] for a pair loss) is a strict local minimum of the
     loss given by ``terms`` modulo rotations (module doc).  ``points``: balls replacing the exact points
     (a non-exact point: criticality cannot be proved).  ``deflate``/``drop_orbit``: negative controls."""
     t0 = time.perf_counter()
     N, d, r = config.N, config.d, config.rank
     n_orbit = d * r - r * (r + 1) // 2
-    out = LocalProof(False, "", "", loss, config.name, N, d, dict(params or {}), {}, N * (d - 1), n_orbit, 0,
-                     N * (d - 1) - n_orbit)
+    out = LocalProof(
+        False, "", "", loss, config.name, N, d, dict(params or {}), {}, N * (d - 1), n_orbit, 0, N * (d - 1) - n_orbit
+    )
     if points is None:
         crit = exact_criticality(config, terms)
     else:
-        crit = Criticality(False, "none: the point is not exact", "criticality of an inexact point is not proved "
-                           "(its gradient is only enclosed)")
+        crit = Criticality(
+            False,
+            "none: the point is not exact",
+            "criticality of an inexact point is not proved (its gradient is only enclosed)",
+        )
     p = prec
-    keep = ("gradient_upper", "gradient_lower", "shift_c", "cholesky_s", "smallest_eigenvalue", "next_eigenvalues", "precision")
+    keep = (
+        "gradient_upper",
+        "gradient_lower",
+        "shift_c",
+        "cholesky_s",
+        "smallest_eigenvalue",
+        "next_eigenvalues",
+        "precision",
+    )
     best = None
     while True:
         att = _ball_attempt(config, terms, p, deflate=deflate, drop_orbit=drop_orbit, out=out, points=points)
@@ -352,11 +387,16 @@ def prove_local_minimum(config: ExactConfiguration, terms: list, *, loss: str = 
     out.proved = ok
     if ok:
         ev = out.smallest_eigenvalue
-        out.statement = (f"strict local minimum modulo rotations (Morse–Bott): the Riemannian gradient is exactly 0 and "
-                         f"the Riemannian Hessian is > {out.cholesky_s:.6g} on the {out.nonorbit_dim} tangent directions "
-                         f"orthogonal to the {out.orbit_dim}-dimensional rotation orbit"
-                         + (f"; smallest such eigenvalue in [{ev['lower']:.17g}, {ev['upper']:.17g}]"
-                            if ev and ev["identified"] and ev["lower"] > 0 else ""))
+        out.statement = (
+            f"strict local minimum modulo rotations (Morse–Bott): the Riemannian gradient is exactly 0 and "
+            f"the Riemannian Hessian is > {out.cholesky_s:.6g} on the {out.nonorbit_dim} tangent directions "
+            f"orthogonal to the {out.orbit_dim}-dimensional rotation orbit"
+            + (
+                f"; smallest such eigenvalue in [{ev['lower']:.17g}, {ev['upper']:.17g}]"
+                if ev and ev["identified"] and ev["lower"] > 0
+                else ""
+            )
+        )
         out.reason = f"proved at {out.precision} bits"
     else:
         why = []

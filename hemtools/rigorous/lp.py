@@ -138,12 +138,12 @@ def _taylor_lower(kernel, p, d, a, m, r, ops):
     K = len(a) - 1
     f, f1, _ = potential_derivs(kernel, p, m, ops)
     G, G1, _ = gegenbauer_derivs(K, d, m, ops)
-    g0 = f - sum((ak * gk for ak, gk in zip(a, G)), arb(0))
-    g1 = f1 - sum((ak * gk for ak, gk in zip(a, G1)), arb(0))
+    g0 = f - sum((ak * gk for ak, gk in zip(a, G, strict=False)), arb(0))
+    g1 = f1 - sum((ak * gk for ak, gk in zip(a, G1, strict=False)), arb(0))
     cell = arb(m.mid(), r)
     _, _, f2 = potential_derivs(kernel, p, cell, ops)
     _, _, G2 = gegenbauer_derivs(K, d, cell, ops)
-    g2 = f2 - sum((ak * gk for ak, gk in zip(a, G2)), arb(0))
+    g2 = f2 - sum((ak * gk for ak, gk in zip(a, G2, strict=False)), arb(0))
     g2lo = g2.lower()
     low = g0 - abs(g1) * r
     if not g2lo >= 0:
@@ -266,14 +266,24 @@ def _prove_polynomial(kernel, N, d, p, pf, a_float, a_exact, prec, source):
     scale = max(abs(float(potential_derivs(kernel, p, arb(x), ArbOps)[0].mid())) for x in (-1.0, 0.0, hi * 0.999))
     tol = arb(scale) * arb(2) ** (20 - prec)
     v, cells = prove_below(kernel, p, d, a, -1.0, hi, tolerance=tol, min_width=2.0 ** -(prec // 2 + 8))
-    return v, cells, hi, a, ("" if v is not None else "f − h >= −v could not be proven (cell budget or non-finite values)")
+    why = "" if v is not None else "f − h >= −v could not be proven (cell budget or non-finite values)"
+    return v, cells, hi, a, why
 
 
 CLOSES_REL = 1e-20  # a gap below this fraction of the energy: "global minimum up to the gap"
 
 
-def prove_lp_bound(kernel: str, N: int, d: int, params: dict | None = None, *, config: ExactConfiguration | None = None,
-                   prec: int = 128, max_prec: int = 512, coefficients: list | None = None) -> LPProof:
+def prove_lp_bound(
+    kernel: str,
+    N: int,
+    d: int,
+    params: dict | None = None,
+    *,
+    config: ExactConfiguration | None = None,
+    prec: int = 128,
+    max_prec: int = 512,
+    coefficients: list | None = None,
+) -> LPProof:
     """Prove a Delsarte–Yudin lower bound for the ``kernel`` energy of N points on S^{d−1} and, with an exact
     ``config``, enclose the gap between its energy and the bound (module doc).  Candidates: the Hermite
     interpolant at the configuration's inner products, then the float LP solution; the first whose gap
@@ -316,9 +326,28 @@ def prove_lp_bound(kernel: str, N: int, d: int, params: dict | None = None, *, c
             if res.gap is not None and res.gap["upper"] <= CLOSES_REL * abs(res.energy["mid"]):
                 break
         if best is None:
-            return LPProof(False, "nothing proved", "; ".join(reasons) or "no polynomial to check", kernel, p, N, d,
-                           name, "-", 0, [], math.inf, (-1.0, 1.0), 0, {}, None, None, ctx.prec,
-                           time.perf_counter() - t0, attempts)
+            return LPProof(
+                False,
+                "nothing proved",
+                "; ".join(reasons) or "no polynomial to check",
+                kernel,
+                p,
+                N,
+                d,
+                name,
+                "-",
+                0,
+                [],
+                math.inf,
+                (-1.0, 1.0),
+                0,
+                {},
+                None,
+                None,
+                ctx.prec,
+                time.perf_counter() - t0,
+                attempts,
+            )
         best.attempts = attempts
         best.seconds = time.perf_counter() - t0
         return best
@@ -344,20 +373,39 @@ def _result(kernel, N, d, p, pf, config, source, a, a_float, v, hi, cells, prec)
                     tot += cache[x]
         energy = ops.const(pf) * tot
         gap = energy - bound
-    out = LPProof(True, "", "", kernel, p, N, d, config.name if config else None, source, len(a) - 1,
-                  [float(x.mid()) for x in a], v, (-1.0, hi), cells, {**_ball(bound), "lower": float(bound.lower())},
-                  _ball(energy) if energy is not None else None,
-                  ({**_ball(gap), "upper": float(gap.upper()), "lower": float(gap.lower())} if gap is not None else None),
-                  prec)
+    out = LPProof(
+        True,
+        "",
+        "",
+        kernel,
+        p,
+        N,
+        d,
+        config.name if config else None,
+        source,
+        len(a) - 1,
+        [float(x.mid()) for x in a],
+        v,
+        (-1.0, hi),
+        cells,
+        {**_ball(bound), "lower": float(bound.lower())},
+        _ball(energy) if energy is not None else None,
+        ({**_ball(gap), "upper": float(gap.upper()), "lower": float(gap.lower())} if gap is not None else None),
+        prec,
+    )
     what = f"every configuration of {N} points on S^{d - 1} has energy >= {float(bound.lower()):.17g}"
     if gap is not None:
         closes = float(gap.upper()) <= CLOSES_REL * abs(float(energy.mid()))
-        what += (f"; the {config.name} has energy {float(energy.mid()):.17g} ± {float(energy.rad()):.1e}, "
-                 + (f"so it is a global minimum up to {float(gap.upper()):.2e}" if closes else
-                    f"{float(gap.lower()):.3e} above the bound: the bound does not show it optimal"))
+        what += f"; the {config.name} has energy {float(energy.mid()):.17g} ± {float(energy.rad()):.1e}, " + (
+            f"so it is a global minimum up to {float(gap.upper()):.2e}"
+            if closes
+            else f"{float(gap.lower()):.3e} above the bound: the bound does not show it optimal"
+        )
         if gap.upper() < 0:
             out.proved = False
             what = "contradiction: the bound exceeds the energy (a bug)"
     out.statement = what
-    out.reason = f"proved at {prec} bits (polynomial: {source}, degree {len(a) - 1}; f − h >= −{v:.2e} on {cells} cells)"
+    out.reason = (
+        f"proved at {prec} bits (polynomial: {source}, degree {len(a) - 1}; f − h >= −{v:.2e} on {cells} cells)"
+    )
     return out

@@ -339,7 +339,7 @@ def evaluate(terms: list, G, ops) -> Evaluation:
             value = value + w * (ops.log(denom) + m)
             ps = [e / denom for e in es]
             first = len(ev.rows)
-            for f, pk in zip(term.forms, ps):
+            for f, pk in zip(term.forms, ps, strict=True):
                 ev.rows.append((f, w * pk))
                 for c, a, b in f.pairs:
                     add_gamma((a, b), w * pk * ops.const(c))

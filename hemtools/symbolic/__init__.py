@@ -49,20 +49,46 @@ from __future__ import annotations
 
 from .alpha_cl import alpha_cl_instance_check, alpha_cl_numeric, alpha_cl_section, alpha_cl_symbolic
 from .chain import CHAIN_CASES, jensen_chain
-from .closed_form import (ClosedForm, closed_form, closed_form_expr, representation_value, simplex_inner_product,
-                          simplex_points, template_value)
+from .closed_form import (
+                          ClosedForm,
+                          closed_form,
+                          closed_form_expr,
+                          representation_value,
+                          simplex_inner_product,
+                          simplex_points,
+                          template_value,
+)
 from .conditions import PHI_DOMAIN, ConditionsReport, check_conditions, kernel_conditions
-from .core import (BLOCK_SUMS, CLOSED_FORM_RTOL, DIGITS, GAMMA, M_, P_, S_UU, S_UV, S_VU, S_VV, STATIONARY_ATOL,
-                   TAU, T_, X_, XN, Z_, Finding, exact, is_zero)
-from .forms import KernelForm, LossForm, PhiPsiForm, kernel_expressions, loss_form, supported
-from .report import SymbolicReport, analyse
-from .signs import Domain, SignDecision, decide_sign
-from .stationarity import stationarity
-from .ustatistic import DEFAULT_ATOMS, DEFAULT_WEIGHTS, expected_kcl_coefficients, kcl_ustatistic
+from .core import (
+                          BLOCK_SUMS,
+                          CLOSED_FORM_RTOL,
+                          DIGITS,
+                          GAMMA,
+                          M_,
+                          P_,
+                          S_UU,
+                          S_UV,
+                          S_VU,
+                          S_VV,
+                          STATIONARY_ATOL,
+                          T_,
+                          TAU,
+                          X_,
+                          XN,
+                          Z_,
+                          Finding,
+                          exact,
+                          is_zero,
+)
 
 # private helpers the tests call through this module
 from .core import _float as _float  # noqa: E402
+from .forms import KernelForm, LossForm, PhiPsiForm, kernel_expressions, loss_form, supported
+from .report import SymbolicReport, analyse
+from .signs import Domain, SignDecision, decide_sign
 from .stationarity import _stationarity_full_gram as _stationarity_full_gram  # noqa: E402
+from .stationarity import stationarity
+from .ustatistic import DEFAULT_ATOMS, DEFAULT_WEIGHTS, expected_kcl_coefficients, kcl_ustatistic
 
 __all__ = [
     "BLOCK_SUMS", "CHAIN_CASES", "CLOSED_FORM_RTOL", "DEFAULT_ATOMS", "DEFAULT_WEIGHTS", "DIGITS", "GAMMA", "M_",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import math
 import random
 import time
-from typing import Any, Mapping
-
+from collections.abc import Mapping
+from typing import Any
 
 import sympy as sp
 import torch
@@ -16,7 +15,7 @@ from .. import sphere
 from ..formula import compile_formula
 from ..losses import alphacl as A
 from ..losses.registry import get_loss
-from .core import Finding, TAU, X_, _float, exact
+from .core import TAU, X_, Finding, _float, exact
 from .forms import LossForm
 
 
@@ -65,25 +64,37 @@ def alpha_cl_symbolic(phi=None, psi=None, c1=None, c2=None, M: int = 3, d: int =
     # E_α = Σ α_ij (d_ij² − d_i²) = −Σ α_ij Δ_ij with α held fixed (stop-gradient): E is linear in the
     # constants α, so ∂E/∂q = −Σ α_ij ∂Δ_ij/∂q; α's value is inserted after differentiating
     grad_E = [-sum(a * sp.diff(dl, q) for a, dl in terms) for q in coords]
-    zero_minus = all(_vanishes(a + b) for a, b in zip(grad_L, grad_E))
+    zero_minus = all(_vanishes(a + b) for a, b in zip(grad_L, grad_E, strict=True))
     # the opposite sign is not an identity: evaluate ∇L − ∇E_α at a rational point
     plus_nonzero = None
     if not general:
         rng = random.Random(1)
         pt = {q: sp.Rational(rng.randint(-9, 9), 10) for q in coords}
-        plus_nonzero = max(abs(_float((a - b).xreplace(pt), 20)) for a, b in zip(grad_L, grad_E))
-    what = "arbitrary differentiable φ, ψ (undefined functions), symbolic c1, c2" if general else f"φ = {phi}, ψ = {psi}"
+        plus_nonzero = max(abs(_float((a - b).xreplace(pt), 20)) for a, b in zip(grad_L, grad_E, strict=True))
+    what = (
+        "arbitrary differentiable φ, ψ (undefined functions), symbolic c1, c2" if general else f"φ = {phi}, ψ = {psi}"
+    )
     detail = f"{len(coords)} coordinates; {time.perf_counter() - t0:.2f} s"
     if plus_nonzero is not None:
         detail += f"; ∇L − ∇E_α is not zero (max |component| {plus_nonzero:.3g} at a rational point): the sign is −"
-    return Finding("alpha_cl_identity_symbolic" + ("_general" if general else ""),
-                   "proved" if zero_minus else "failed",
-                   f"∇L = −∇E_α with α stopped, M = {M}, d = {d}, {what}: every component of ∇L + ∇E_α simplifies to 0",
-                   detail)
+    return Finding(
+        "alpha_cl_identity_symbolic" + ("_general" if general else ""),
+        "proved" if zero_minus else "failed",
+        f"∇L = −∇E_α with α stopped, M = {M}, d = {d}, {what}: every component of ∇L + ∇E_α simplifies to 0",
+        detail,
+    )
 
 
-def alpha_cl_numeric(phi, psi, c1: float, c2: float, tau: float, seed: int = 0,
-                     cases=((4, 3), (8, 3), (8, 8), (16, 5), (16, 16)), on_sphere: bool = False) -> Finding:
+def alpha_cl_numeric(
+    phi,
+    psi,
+    c1: float,
+    c2: float,
+    tau: float,
+    seed: int = 0,
+    cases=((4, 3), (8, 3), (8, 8), (16, 5), (16, 16)),
+    on_sphere: bool = False,
+) -> Finding:
     """Autograd: ‖∇L + ∇E_α(α.detach())‖ / ‖∇L‖ at random points (Gaussian vectors, or unit vectors)."""
     gen = torch.Generator().manual_seed(seed)
     rows, worst = [], 0.0
@@ -99,18 +110,23 @@ def alpha_cl_numeric(phi, psi, c1: float, c2: float, tau: float, seed: int = 0,
             alpha = A.alpha_weights(U, V, phi, psi, c1, c2, tau)
             Ug, Vg = U.clone().requires_grad_(True), V.clone().requires_grad_(True)
             gE = torch.autograd.grad(A.alpha_energy(Ug, Vg, alpha), [Ug, Vg])
-        nL = math.sqrt(sum(float((a ** 2).sum()) for a in gL))
-        r_minus = math.sqrt(sum(float(((a + b) ** 2).sum()) for a, b in zip(gL, gE))) / max(nL, 1e-300)
-        r_plus = math.sqrt(sum(float(((a - b) ** 2).sum()) for a, b in zip(gL, gE))) / max(nL, 1e-300)
+        nL = math.sqrt(sum(float((a**2).sum()) for a in gL))
+        r_minus = math.sqrt(sum(float(((a + b) ** 2).sum()) for a, b in zip(gL, gE, strict=True))) / max(nL, 1e-300)
+        r_plus = math.sqrt(sum(float(((a - b) ** 2).sum()) for a, b in zip(gL, gE, strict=True))) / max(nL, 1e-300)
         rows.append({"M": M, "d": d, "rel_residual_minus": r_minus, "rel_residual_plus": r_plus, "grad_norm": nL})
         worst = max(worst, r_minus) if math.isfinite(r_minus) else math.inf
     # ~ M² terms of float64 round-off each: 1e-12 relative
     status = "passed" if worst <= 1e-12 else ("inconclusive" if not math.isfinite(worst) else "failed")
-    return Finding("alpha_cl_identity_numeric", status,
-                   "‖∇L + ∇E_α‖/‖∇L‖ <= 1e-12 (autograd, α detached) at random " + ("unit" if on_sphere else "Gaussian") + " points",
-                   f"largest {worst:.2e}; the opposite sign gives ‖∇L − ∇E_α‖/‖∇L‖ ≈ "
-                   f"{min(r['rel_residual_plus'] for r in rows):.3f} to {max(r['rel_residual_plus'] for r in rows):.3f}",
-                   {"rows": rows})
+    return Finding(
+        "alpha_cl_identity_numeric",
+        status,
+        "‖∇L + ∇E_α‖/‖∇L‖ <= 1e-12 (autograd, α detached) at random "
+        + ("unit" if on_sphere else "Gaussian")
+        + " points",
+        f"largest {worst:.2e}; the opposite sign gives ‖∇L − ∇E_α‖/‖∇L‖ ≈ "
+        f"{min(r['rel_residual_plus'] for r in rows):.3f} to {max(r['rel_residual_plus'] for r in rows):.3f}",
+        {"rows": rows},
+    )
 
 
 def alpha_cl_instance_check(name: str, params: Mapping[str, Any] | None = None, seed: int = 0) -> Finding:
@@ -139,11 +155,14 @@ def alpha_cl_instance_check(name: str, params: Mapping[str, Any] | None = None, 
     ok = worst_v <= 1e-12 and worst_g <= 1e-12
     phi_txt = inst["phi"] if isinstance(inst["phi"], str) else str(inst["phi"])
     psi_txt = inst["psi"] if isinstance(inst["psi"], str) else str(inst["psi"])
-    return Finding("alpha_cl_instance", "passed" if ok else "failed",
-                   f"{spec.name} = {inst['scale']}·L_(φ,ψ) with φ = {phi_txt}, ψ = {psi_txt} (tau = {inst['tau']:g}), "
-                   f"c = ({inst['c1']:g}, {inst['c2']:g}); its Riemannian gradient = −{inst['scale']}·grad E_α (α stopped)",
-                   f"value: largest relative difference {worst_v:.2e}; gradient: {worst_g:.2e} (tolerance 1e-12)",
-                   {"value_rel": worst_v, "gradient_rel": worst_g})
+    return Finding(
+        "alpha_cl_instance",
+        "passed" if ok else "failed",
+        f"{spec.name} = {inst['scale']}·L_(φ,ψ) with φ = {phi_txt}, ψ = {psi_txt} (tau = {inst['tau']:g}), "
+        f"c = ({inst['c1']:g}, {inst['c2']:g}); its Riemannian gradient = −{inst['scale']}·grad E_α (α stopped)",
+        f"value: largest relative difference {worst_v:.2e}; gradient: {worst_g:.2e} (tolerance 1e-12)",
+        {"value_rel": worst_v, "gradient_rel": worst_g},
+    )
 
 
 def alpha_cl_section(form: LossForm, seed: int = 0) -> list[Finding]:

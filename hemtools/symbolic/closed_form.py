@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-
+import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
-
 
 import sympy as sp
 import torch
 
 from .. import configurations
 from ..losses.registry import get_loss
-from .core import BLOCK_SUMS, CLOSED_FORM_RTOL, DIGITS, Finding, M_, P_, T_, XN, X_, Z_, _float, _jsonable, exact, is_zero
+from .core import (
+    BLOCK_SUMS,
+    CLOSED_FORM_RTOL,
+    DIGITS,
+    M_,
+    P_,
+    T_,
+    X_,
+    XN,
+    Z_,
+    Finding,
+    _float,
+    _jsonable,
+    exact,
+    is_zero,
+)
 from .forms import LossForm
-
 
 Tensor = torch.Tensor
 
@@ -55,10 +68,8 @@ def representation_value(form: LossForm, M=M_) -> sp.Expr | None:
 def _prettiest(e: sp.Expr) -> sp.Expr:
     cands = [e]
     for f in (sp.simplify, lambda a: sp.expand_log(a, force=True), lambda a: sp.simplify(sp.expand_log(a, force=True))):
-        try:
+        with contextlib.suppress(Exception):
             cands.append(f(e))
-        except Exception:  # noqa: BLE001
-            pass
     return min(cands, key=lambda a: (sp.count_ops(a), len(str(a))))
 
 
@@ -69,8 +80,12 @@ class ClosedForm:
     rows: list[dict]
 
     def to_dict(self) -> dict:
-        return {"expr": str(self.expr), "latex": sp.latex(self.expr), "derivations": [f.to_dict() for f in self.derivations],
-                "rows": _jsonable(self.rows)}
+        return {
+            "expr": str(self.expr),
+            "latex": sp.latex(self.expr),
+            "derivations": [f.to_dict() for f in self.derivations],
+            "rows": _jsonable(self.rows),
+        }
 
 
 def simplex_points(M: int, d: int, kind: str) -> Tensor:
@@ -88,10 +103,15 @@ def closed_form(form: LossForm, Ms: Sequence[int] = (2, 3, 4, 5, 6, 8)) -> Close
     expr = _prettiest(r_val if r_val is not None else t_val)
     if r_val is not None:
         same, how = is_zero(t_val - r_val)
-        derivations.append(Finding("two_derivations_agree", "proved" if same and how == "symbolic" else
-                                   ("passed" if same else "failed"),
-                                   "the value from the SPEC formula equals the value from the φ/ψ / kernel form",
-                                   how, {"spec_formula": str(t_val), "representation": str(r_val)}))
+        derivations.append(
+            Finding(
+                "two_derivations_agree",
+                "proved" if same and how == "symbolic" else ("passed" if same else "failed"),
+                "the value from the SPEC formula equals the value from the φ/ψ / kernel form",
+                how,
+                {"spec_formula": str(t_val), "representation": str(r_val)},
+            )
+        )
     spec = get_loss(form.name)
     rows = []
     numeric_expr = form.numeric(expr)
@@ -111,9 +131,18 @@ def closed_form(form: LossForm, Ms: Sequence[int] = (2, 3, 4, 5, 6, 8)) -> Close
             ok = math.isfinite(got) and math.isfinite(want)
             tol = CLOSED_FORM_RTOL * max(1.0, abs(want) if ok else 1.0) + extra
             status = "inconclusive" if not ok else ("passed" if abs(got - want) <= tol else "failed")
-            rows.append({"M": m, "d": d, "closed_form": want, "loss_at_simplex": got,
-                         "difference": got - want if ok else math.nan, "tolerance": tol, "tolerance_source": note,
-                         "status": status})
+            rows.append(
+                {
+                    "M": m,
+                    "d": d,
+                    "closed_form": want,
+                    "loss_at_simplex": got,
+                    "difference": got - want if ok else math.nan,
+                    "tolerance": tol,
+                    "tolerance_source": note,
+                    "status": status,
+                }
+            )
     return ClosedForm(expr, derivations, rows)
 
 

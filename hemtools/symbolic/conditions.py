@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-
 
 import numpy as np
 import sympy as sp
 import torch
 
 from ..formula import compile_formula
-from .core import DIGITS, Finding, TAU, T_, X_, Z_, _float, exact
+from .core import DIGITS, T_, TAU, X_, Z_, Finding, _float, exact
 from .forms import KernelForm
 from .signs import Domain, SignDecision, _numeric_fn, _sign_set, decide_sign
-
 
 Tensor = torch.Tensor
 
@@ -159,9 +156,12 @@ def check_conditions(phi, psi, c1: float = 1.0, c2: float = 0.0, M: int | None =
         holds = "proved"
     else:
         holds = "undecided"
-    summary = {"proved": "F convex and nondecreasing: proved", "refuted": "violated: " + ", ".join(
-        f.name for f in (mono, cvx) if f.status == "refuted"), "undecided": "undecided (numerical scan found no violation)",
-        "undefined": "F not real on the domain"}[holds]
+    summary = {
+        "proved": "F convex and nondecreasing: proved",
+        "refuted": "violated: " + ", ".join(f.name for f in (mono, cvx) if f.status == "refuted"),
+        "undecided": "undecided (numerical scan found no violation)",
+        "undefined": "F not real on the domain",
+    }[holds]
     return _finish(findings, fphi, fpsi, c1, c2, M, tau, holds, str(dom), summary)
 
 
@@ -179,8 +179,12 @@ def _achievable(dec: SignDecision, M, c_sum, lo_phi: float, hi_phi: float) -> Si
         if n * c * lo_phi - 1e-12 <= dec.witness <= n * c * hi_phi + 1e-12:
             dec.detail += f" (S reached with M = {n + 1})"
             return dec
-    return SignDecision("undecided", dec.detail + " — but no M reaches this S; not a counterexample", scan_min=dec.scan_min,
-                        method=dec.method)
+    return SignDecision(
+        "undecided",
+        dec.detail + " — but no M reaches this S; not a counterexample",
+        scan_min=dec.scan_min,
+        method=dec.method,
+    )
 
 
 def _composite_exp_reduction(phi, psi, dom: Domain, M=None, c_sum=1, lo_phi=0.0, hi_phi=0.0) -> Finding | None:
@@ -189,7 +193,7 @@ def _composite_exp_reduction(phi, psi, dom: Domain, M=None, c_sum=1, lo_phi=0.0,
     d1 = sp.diff(phi, X_)
     d2 = sp.diff(d1, X_)
     try:
-        k = sp.simplify(d1 ** 2 / (d2 * phi))
+        k = sp.simplify(d1**2 / (d2 * phi))
     except Exception:  # noqa: BLE001
         return None
     if k.free_symbols or not (k.is_positive or _float(k) > 0):
@@ -197,19 +201,25 @@ def _composite_exp_reduction(phi, psi, dom: Domain, M=None, c_sum=1, lo_phi=0.0,
     e1 = sp.diff(psi, X_)
     h = sp.simplify(e1 + k * X_ * sp.diff(e1, X_))
     dec = _achievable(decide_sign(h, X_, dom, base=psi, var_name="S"), M, c_sum, lo_phi, hi_phi)
-    return _decision_finding("composite_convex", f"φ'²/φ'' = {k}·φ, so F is convex iff ψ'(S) + {k}·S·ψ''(S) = "
-                             f"{h.subs(X_, sp.Symbol('S', real=True))} >= 0 "
-                             f"on {dom} (Cauchy–Schwarz; ψ' >= 0 proved)", dec)
+    return _decision_finding(
+        "composite_convex",
+        f"φ'²/φ'' = {k}·φ, so F is convex iff ψ'(S) + {k}·S·ψ''(S) = "
+        f"{h.subs(X_, sp.Symbol('S', real=True))} >= 0 "
+        f"on {dom} (Cauchy–Schwarz; ψ' >= 0 proved)",
+        dec,
+    )
 
 
 def _composite_functions(fphi, fpsi, n_blocks):
     """F on (N, n) points for the torch formulas: the argument list is [x block (c1), y block (c2)]."""
+
     def F(x: Tensor, tau: float) -> Tensor:
         parts, k = [], 0
         for c, n in n_blocks:
-            parts.append(c * fphi(x[:, k:k + n], tau).sum(-1))
+            parts.append(c * fphi(x[:, k : k + n], tau).sum(-1))
             k += n
         return fpsi(sum(parts), tau)
+
     return F
 
 
@@ -218,16 +228,23 @@ def _composite_scan(fphi, fpsi, c1, c2, M, tau, seed, what: str) -> Finding:
     diagonal x·1, per M (M = 2, 3, 5 when M is None); a violation is confirmed at 30 digits when φ and ψ are
     formulas (float64 otherwise, labelled)."""
     name = "composite_nondecreasing" if what == "monotone" else "composite_convex"
-    statement = ("∂F/∂x_j = c_j ψ'(S) φ'(x_j) >= 0 on [−2, 2]^n" if what == "monotone" else
-                 "the Hessian of F(x) = ψ(Σ c_j φ(x_j)) is positive semidefinite on [−2, 2]^n")
+    statement = (
+        "∂F/∂x_j = c_j ψ'(S) φ'(x_j) >= 0 on [−2, 2]^n"
+        if what == "monotone"
+        else "the Hessian of F(x) = ψ(Σ c_j φ(x_j)) is positive semidefinite on [−2, 2]^n"
+    )
     gen = torch.Generator().manual_seed(seed)
     worst = (math.inf, None, None, None)
-    for m in ([M] if M is not None else [2, 3, 5]):
+    for m in [M] if M is not None else [2, 3, 5]:
         n_blocks = [(float(c), m - 1) for c in (c1, c2) if float(c) > 0]
         n = sum(b for _, b in n_blocks)
         F = _composite_functions(fphi, fpsi, n_blocks)
-        x = torch.cat([torch.rand(2048, n, generator=gen, dtype=torch.float64) * 4 - 2,
-                       torch.linspace(-2, 2, 401, dtype=torch.float64).unsqueeze(1).expand(401, n)])
+        x = torch.cat(
+            [
+                torch.rand(2048, n, generator=gen, dtype=torch.float64) * 4 - 2,
+                torch.linspace(-2, 2, 401, dtype=torch.float64).unsqueeze(1).expand(401, n),
+            ]
+        )
         x = x.clone().requires_grad_(True)
         with torch.enable_grad():
             val = F(x, tau)
@@ -247,8 +264,13 @@ def _composite_scan(fphi, fpsi, c1, c2, M, tau, seed, what: str) -> Finding:
             scale = float(ev.abs().nan_to_num(0).max()) or 1.0
         if bool(torch.isnan(val).any()):
             i = int(torch.isnan(val).nonzero()[0, 0])
-            return Finding(name, "undefined", statement, f"F is NaN at x = {x[i].detach().tolist()} (M = {m})",
-                           {"M": m, "point": x[i].detach().tolist()})
+            return Finding(
+                name,
+                "undefined",
+                statement,
+                f"F is NaN at x = {x[i].detach().tolist()} (M = {m})",
+                {"M": m, "point": x[i].detach().tolist()},
+            )
         k = int(torch.nan_to_num(vmin, nan=math.inf).argmin())
         v = float(vmin[k])
         if v / scale < worst[0] / max(worst[3] or 1.0, 1e-300) if worst[1] is not None else True:
@@ -256,16 +278,28 @@ def _composite_scan(fphi, fpsi, c1, c2, M, tau, seed, what: str) -> Finding:
     v, m, (pt, direction), scale = worst
     if v < -1e-9 * max(scale, 1.0):
         confirmed = _confirm_composite(fphi, fpsi, c1, c2, m, tau, pt, direction, what)
-        how = f"confirmed at {DIGITS} digits: {confirmed:.6g}" if confirmed is not None else "float64 (formulas are callables)"
+        how = (
+            f"confirmed at {DIGITS} digits: {confirmed:.6g}"
+            if confirmed is not None
+            else "float64 (formulas are callables)"
+        )
         if confirmed is None or confirmed < 0:
-            what_txt = (f"∂F/∂x_{direction} = {v:.6g}" if what == "monotone" else f"smallest Hessian eigenvalue {v:.6g}")
-            return Finding(name, "refuted", statement,
-                           f"M = {m}, x = {[round(float(a), 6) for a in pt]}: {what_txt} < 0 ({how})",
-                           {"M": m, "point": pt.tolist(), "value": v, "high_precision": confirmed})
-    return Finding(name, "undecided", statement,
-                   f"no violation in a numerical scan of {2449 * (1 if M is not None else 3)} points "
-                   f"(min {'∂F/∂x_j' if what == 'monotone' else 'eigenvalue'} {v:.3g}; numerical, not a proof)",
-                   {"scan_min": v})
+            what_txt = f"∂F/∂x_{direction} = {v:.6g}" if what == "monotone" else f"smallest Hessian eigenvalue {v:.6g}"
+            return Finding(
+                name,
+                "refuted",
+                statement,
+                f"M = {m}, x = {[round(float(a), 6) for a in pt]}: {what_txt} < 0 ({how})",
+                {"M": m, "point": pt.tolist(), "value": v, "high_precision": confirmed},
+            )
+    return Finding(
+        name,
+        "undecided",
+        statement,
+        f"no violation in a numerical scan of {2449 * (1 if M is not None else 3)} points "
+        f"(min {'∂F/∂x_j' if what == 'monotone' else 'eigenvalue'} {v:.3g}; numerical, not a proof)",
+        {"scan_min": v},
+    )
 
 
 def _confirm_composite(fphi, fpsi, c1, c2, m, tau, pt, direction, what) -> float | None:
@@ -276,7 +310,7 @@ def _confirm_composite(fphi, fpsi, c1, c2, m, tau, pt, direction, what) -> float
     phi, psi = fphi.expr.subs(TAU, tv), fpsi.expr.subs(TAU, tv)
     weights = [exact(c) for c in (c1, c2) if float(c) > 0 for _ in range(m - 1)]
     xs = [sp.Rational(repr(float(a))) for a in pt]
-    S = sum(w * phi.subs(X_, xv) for w, xv in zip(weights, xs))
+    S = sum(w * phi.subs(X_, xv) for w, xv in zip(weights, xs, strict=False))
     p1 = sp.diff(phi, X_)
     q1 = sp.diff(psi, X_)
     if what == "monotone":
@@ -284,16 +318,24 @@ def _confirm_composite(fphi, fpsi, c1, c2, m, tau, pt, direction, what) -> float
         return _float(weights[j] * q1.subs(X_, S) * p1.subs(X_, xs[j]), DIGITS)
     v = [sp.Rational(repr(float(a))) for a in direction]
     p2, q2 = sp.diff(p1, X_), sp.diff(q1, X_)
-    grad_dot = sum(w * p1.subs(X_, xv) * vv for w, xv, vv in zip(weights, xs, v))
-    quad = q2.subs(X_, S) * grad_dot ** 2 + q1.subs(X_, S) * sum(w * p2.subs(X_, xv) * vv ** 2 for w, xv, vv in zip(weights, xs, v))
-    norm2 = sum(vv ** 2 for vv in v)
+    grad_dot = sum(w * p1.subs(X_, xv) * vv for w, xv, vv in zip(weights, xs, v, strict=False))
+    quad = q2.subs(X_, S) * grad_dot**2 + q1.subs(X_, S) * sum(
+        w * p2.subs(X_, xv) * vv**2 for w, xv, vv in zip(weights, xs, v, strict=False)
+    )
+    norm2 = sum(vv**2 for vv in v)
     return _float(quad / norm2, DIGITS)
 
 
 def _conditions_numeric_only(fphi, fpsi, c1, c2, M, tau, seed) -> ConditionsReport:
-    findings = [Finding(n, "undecided", s, "φ or ψ is a callable: no symbolic analysis")
-                for n, s in (("phi_nondecreasing", "φ' >= 0"), ("phi_convex", "φ'' >= 0"),
-                             ("psi_nondecreasing", "ψ' >= 0"), ("psi_convex", "ψ'' >= 0"))]
+    findings = [
+        Finding(n, "undecided", s, "φ or ψ is a callable: no symbolic analysis")
+        for n, s in (
+            ("phi_nondecreasing", "φ' >= 0"),
+            ("phi_convex", "φ'' >= 0"),
+            ("psi_nondecreasing", "ψ' >= 0"),
+            ("psi_convex", "ψ'' >= 0"),
+        )
+    ]
     mono = _composite_scan(fphi, fpsi, c1, c2, M, tau, seed, "monotone")
     cvx = _composite_scan(fphi, fpsi, c1, c2, M, tau, seed, "convex")
     findings += [mono, cvx]
@@ -311,13 +353,34 @@ def kernel_conditions(form: KernelForm) -> ConditionsReport:
     findings = []
     z = Z_
     ku1, ku2, ka1 = sp.diff(KU, z), sp.diff(KU, z, 2), sp.diff(KA, z)
-    for name, expr, want, base, what in (("K_U_nonincreasing", ku1, "nonpos", KU, "K_U'(z)"),
-                                         ("K_U_convex", ku2, "nonneg", KU, "K_U''(z)"),
-                                         ("K_A_nonincreasing", ka1, "nonpos", KA, "K_A'(z)")):
+    for name, expr, want, base, what in (
+        ("K_U_nonincreasing", ku1, "nonpos", KU, "K_U'(z)"),
+        ("K_U_convex", ku2, "nonneg", KU, "K_U''(z)"),
+        ("K_A_nonincreasing", ka1, "nonpos", KA, "K_A'(z)"),
+    ):
         dec = decide_sign(expr, z, dom, want, base=base, var_name="z")
-        findings.append(_decision_finding(name, f"{what} = {expr} {'<=' if want == 'nonpos' else '>='} 0 on {dom}", dec))
+        findings.append(
+            _decision_finding(name, f"{what} = {expr} {'<=' if want == 'nonpos' else '>='} 0 on {dom}", dec)
+        )
     statuses = [f.status for f in findings]
-    holds = ("undefined" if "undefined" in statuses else "refuted" if "refuted" in statuses else
-             "proved" if all(s == "proved" for s in statuses) else "undecided")
-    return ConditionsReport(str(KA), str(KU), 1.0, 0.0, None, float(t), findings, holds, str(dom),
-                            {"proved": "K_U convex nonincreasing, K_A nonincreasing: proved"}.get(holds, holds))
+    holds = (
+        "undefined"
+        if "undefined" in statuses
+        else "refuted"
+        if "refuted" in statuses
+        else "proved"
+        if all(s == "proved" for s in statuses)
+        else "undecided"
+    )
+    return ConditionsReport(
+        str(KA),
+        str(KU),
+        1.0,
+        0.0,
+        None,
+        float(t),
+        findings,
+        holds,
+        str(dom),
+        {"proved": "K_U convex nonincreasing, K_A nonincreasing: proved"}.get(holds, holds),
+    )

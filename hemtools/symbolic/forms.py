@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
-
+from typing import Any
 
 import sympy as sp
 
@@ -13,7 +12,7 @@ from ..errors import ArgumentError
 from ..formula import Formula, compile_formula, parse_template, translate
 from ..losses.alphacl import alpha_cl_form
 from ..losses.registry import LossSpec, get_loss, registered
-from .core import GAMMA, M_, P_, S_UU, S_UV, S_VU, S_VV, TAU, T_, XN, X_, Z_, exact
+from .core import GAMMA, M_, P_, S_UU, S_UV, S_VU, S_VV, T_, TAU, X_, XN, Z_, exact
 
 
 @dataclass

@@ -70,13 +70,27 @@ def analyse(loss: str, params: Mapping[str, Any] | None = None, *, Ms: Sequence[
     if "conditions" in want or "chain" in want:
         if form.phipsi is not None:
             pp = form.phipsi
-            cond = check_conditions(pp.phi_torch if not pp.symbolic else pp.phi, pp.psi_torch if not pp.symbolic else pp.psi,
-                                    pp.c1, pp.c2, None, pp.tau, seed)
+            cond = check_conditions(
+                pp.phi_torch if not pp.symbolic else pp.phi,
+                pp.psi_torch if not pp.symbolic else pp.psi,
+                pp.c1,
+                pp.c2,
+                None,
+                pp.tau,
+                seed,
+            )
         elif form.kernel is not None:
             cond = kernel_conditions(form.kernel)
         if "conditions" in want:
-            out["conditions"] = cond.findings if cond else [Finding("conditions", "n/a", "no φ/ψ or kernel form",
-                                                                    "conditions are defined for the φ/ψ and KCL forms")]
+            out["conditions"] = (
+                cond.findings
+                if cond
+                else [
+                    Finding(
+                        "conditions", "n/a", "no φ/ψ or kernel form", "conditions are defined for the φ/ψ and KCL forms"
+                    )
+                ]
+            )
     if "chain" in want:
         out["chain"] = jensen_chain(form, cond, seed)
     if "ustatistic" in want and form.name == "kcl":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import math
 from dataclasses import dataclass
 from typing import Any
-
 
 import numpy as np
 import sympy as sp
@@ -23,9 +21,17 @@ class Domain:
 
     def __str__(self) -> str:
         def f(v):
-            return str(v) if v in (sp.oo, -sp.oo) else (f"{_float(v):.6g}" if not isinstance(v, (sp.Integer, sp.Rational)) or
-                                                         len(str(v)) > 12 else str(v))
-        return f"{'(' if self.lo_open or self.lo == -sp.oo else '['}{f(self.lo)}, {f(self.hi)}{')' if self.hi_open or self.hi == sp.oo else ']'}"
+            return (
+                str(v)
+                if v in (sp.oo, -sp.oo)
+                else (
+                    f"{_float(v):.6g}" if not isinstance(v, (sp.Integer, sp.Rational)) or len(str(v)) > 12 else str(v)
+                )
+            )
+
+        left = "(" if self.lo_open or self.lo == -sp.oo else "["
+        right = ")" if self.hi_open or self.hi == sp.oo else "]"
+        return f"{left}{f(self.lo)}, {f(self.hi)}{right}"
 
     def __post_init__(self):
         self.lo_f = -math.inf if self.lo == -sp.oo else _float(self.lo)
@@ -100,7 +106,7 @@ def _poly_sign(e, var, dom: Domain) -> set | None:
     hi = _float(dom.hi) if dom.hi != sp.oo else (max(inside + [0.0]) + 10)
     cuts = [lo] + [r for r in sorted(inside)] + [hi]
     signs = set()
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in zip(cuts, cuts[1:], strict=False):
         if b > a:
             mid = sp.Rational(repr((a + b) / 2))
             val = poly.eval(mid)
@@ -204,12 +210,19 @@ def decide_sign(expr, var, dom: Domain, want: str = "nonneg", base=None, var_nam
     pts = dom.points()
     if base is not None:
         bv = _numeric_fn(base, var)(pts)
-        bad = [p for p, b in zip(pts, bv) if not np.isfinite(b)]
+        bad = [p for p, b in zip(pts, bv, strict=False) if not np.isfinite(b)]
         if bad:
             w = sp.Rational(repr(bad[len(bad) // 2]))
-            bw = complex(sp.N(base.subs(var, w), DIGITS)) if base.subs(var, w).is_finite is not False else complex("nan")
-            return SignDecision("undefined", f"not real-valued at {var_name} = {float(w):.6g} (value {bw})", float(w), math.nan,
-                                method="scan")
+            bw = (
+                complex(sp.N(base.subs(var, w), DIGITS)) if base.subs(var, w).is_finite is not False else complex("nan")
+            )
+            return SignDecision(
+                "undefined",
+                f"not real-valued at {var_name} = {float(w):.6g} (value {bw})",
+                float(w),
+                math.nan,
+                method="scan",
+            )
     try:
         simple = sp.factor(sp.together(sp.simplify(e))) if sp.count_ops(e) < 400 else e
     except Exception:  # noqa: BLE001
@@ -218,9 +231,12 @@ def decide_sign(expr, var, dom: Domain, want: str = "nonneg", base=None, var_nam
     if signs is None and simple is not e:
         signs = _sign_set(e, var, dom)
     if signs is not None and signs <= {0, 1}:
-        return SignDecision("proved", f"sympy: {'' if sgn > 0 else '−'}({simple}) has sign in "
-                            f"{{{', '.join('+' if s > 0 else ('0' if s == 0 else '−') for s in sorted(signs))}}} on {dom}",
-                            method="sympy sign analysis")
+        return SignDecision(
+            "proved",
+            f"sympy: {'' if sgn > 0 else '−'}({simple}) has sign in "
+            f"{{{', '.join('+' if s > 0 else ('0' if s == 0 else '−') for s in sorted(signs))}}} on {dom}",
+            method="sympy sign analysis",
+        )
     vals = _numeric_fn(e, var)(pts)
     finite = np.isfinite(vals)
     if finite.any():
@@ -231,9 +247,20 @@ def decide_sign(expr, var, dom: Domain, want: str = "nonneg", base=None, var_nam
             w = sp.Rational(repr(pts[i]))
             hp = _float(e.subs(var, w), DIGITS)
             if math.isfinite(hp) and hp < 0:
-                return SignDecision("refuted", f"at {var_name} = {pts[i]:.6g} the value is {sgn * hp:.6g} "
-                                    f"({'< 0' if sgn > 0 else '> 0'}; {DIGITS} digits)", pts[i], sgn * hp, vmin, "scan + evalf")
-        return SignDecision("undecided", f"sympy could not decide the sign; numerical scan of {len(pts)} points on "
-                            f"{dom}: min {vmin:.3g} (no violation found — numerical, not a proof)",
-                            scan_min=vmin, method="scan")
+                return SignDecision(
+                    "refuted",
+                    f"at {var_name} = {pts[i]:.6g} the value is {sgn * hp:.6g} "
+                    f"({'< 0' if sgn > 0 else '> 0'}; {DIGITS} digits)",
+                    pts[i],
+                    sgn * hp,
+                    vmin,
+                    "scan + evalf",
+                )
+        return SignDecision(
+            "undecided",
+            f"sympy could not decide the sign; numerical scan of {len(pts)} points on "
+            f"{dom}: min {vmin:.3g} (no violation found — numerical, not a proof)",
+            scan_min=vmin,
+            method="scan",
+        )
     return SignDecision("undecided", f"no finite value on {dom} in a scan of {len(pts)} points", method="scan")

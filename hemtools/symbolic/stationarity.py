@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-
 import math
 import time
-from typing import Any, Callable, Sequence
-
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sympy as sp
 
 from .. import sphere
 from ..losses.registry import get_loss
-from .core import BLOCK_SUMS, Finding, M_, P_, STATIONARY_ATOL, S_UU, S_UV, S_VU, S_VV, XN, _float, is_zero
-from .forms import LossForm
 from .closed_form import simplex_block_sums, simplex_inner_product, simplex_points
+from .core import BLOCK_SUMS, M_, P_, S_UU, S_UV, S_VU, S_VV, STATIONARY_ATOL, XN, Finding, _float, is_zero
+from .forms import LossForm
 
 
 def _class_gradient(form: LossForm):
@@ -46,10 +45,16 @@ def stationarity(form: LossForm, concrete: Sequence[int] = (2, 3), Ms: Sequence[
     """The Riemannian gradient vanishes at the aligned simplex: for general M (symbolic), for the given
     concrete M from the full Gram matrix (symbolic), and measured by autograd at the exact simplex."""
     if form.kernel is not None and form.kernel.align_nonsmooth:
-        return [Finding("stationarity", "n/a", "the Riemannian gradient at the aligned simplex",
-                        f"K_A = {form.kernel.K_A} is not differentiable at r = 0, i.e. at u_i = v_i: the gradient does not "
-                        "exist at the aligned simplex (it is a kink, not a stationary point); verify cannot reach a small "
-                        "gradient there either")]
+        return [
+            Finding(
+                "stationarity",
+                "n/a",
+                "the Riemannian gradient at the aligned simplex",
+                f"K_A = {form.kernel.K_A} is not differentiable at r = 0, i.e. at u_i = v_i: the gradient does not "
+                "exist at the aligned simplex (it is a kink, not a stationary point); verify cannot reach a small "
+                "gradient there either",
+            )
+        ]
     out = []
     # --- general M: gradient coefficients from the derivatives, Gram of (u_i, w = Σ_{j≠i} u_j) at the simplex
     s = simplex_inner_product()
@@ -69,13 +74,22 @@ def stationarity(form: LossForm, concrete: Sequence[int] = (2, 3), Ms: Sequence[
         zero, how = is_zero(norm2)
         ok_all &= zero and how == "symbolic"
         results[key] = {"norm2": str(sp.simplify(norm2)), "radial": str(radial), "how": how}
-    out.append(Finding(
-        "stationary_general_M", "proved" if ok_all else "undecided",
-        "‖grad_u L‖² = gᵀGg − (u_i·g)² = 0 at the aligned simplex for every M (w = Σ_{j≠i} u_j: u_i·w = "
-        f"{sp.simplify(g_uw)}, w·w = {sp.simplify(g_ww)})",
-        "the Euclidean gradient is (P − B − Cu) u_i: radial, removed by the tangent projection",
-        {"P": str(sp.simplify(cp)), "B": str(sp.simplify(cb)), "Cu": str(sp.simplify(cu)), "Cv": str(sp.simplify(cv)),
-         **{f"{k}_{a}": v for k, r in results.items() for a, v in r.items()}}))
+    out.append(
+        Finding(
+            "stationary_general_M",
+            "proved" if ok_all else "undecided",
+            "‖grad_u L‖² = gᵀGg − (u_i·g)² = 0 at the aligned simplex for every M (w = Σ_{j≠i} u_j: u_i·w = "
+            f"{sp.simplify(g_uw)}, w·w = {sp.simplify(g_ww)})",
+            "the Euclidean gradient is (P − B − Cu) u_i: radial, removed by the tangent projection",
+            {
+                "P": str(sp.simplify(cp)),
+                "B": str(sp.simplify(cb)),
+                "Cu": str(sp.simplify(cu)),
+                "Cv": str(sp.simplify(cv)),
+                **{f"{k}_{a}": v for k, r in results.items() for a, v in r.items()},
+            },
+        )
+    )
     # --- concrete M: full Gram matrix, no symmetry assumed
     for m in concrete:
         out.append(_stationarity_full_gram(form, m))
@@ -90,10 +104,15 @@ def stationarity(form: LossForm, concrete: Sequence[int] = (2, 3), Ms: Sequence[
             rows.append({"M": m, "d": d, "grad_norm": gn, "value": float(val[0])})
             worst = max(worst, gn) if math.isfinite(gn) else math.inf
     status = "passed" if worst <= STATIONARY_ATOL else ("inconclusive" if not math.isfinite(worst) else "failed")
-    out.append(Finding("stationary_measured", status,
-                       f"Riemannian gradient norm (autograd, float64) at the exact aligned simplex <= {STATIONARY_ATOL:g}",
-                       f"largest {worst:.2e} over {len(rows)} (M, d) cells (tolerance: round-off of the construction)",
-                       {"rows": rows}))
+    out.append(
+        Finding(
+            "stationary_measured",
+            status,
+            f"Riemannian gradient norm (autograd, float64) at the exact aligned simplex <= {STATIONARY_ATOL:g}",
+            f"largest {worst:.2e} over {len(rows)} (M, d) cells (tolerance: round-off of the construction)",
+            {"rows": rows},
+        )
+    )
     return out
 
 
@@ -114,8 +133,12 @@ def _stationarity_full_gram(form: LossForm, m: int, at: Callable[[int, int], Any
 
     u = list(range(m))
     v = [m + i for i in range(m)]
-    blocks = {"uv": lambda i, j: G(u[i], v[j]), "uu": lambda i, j: G(u[i], u[j]),
-              "vu": lambda i, j: G(v[i], u[j]), "vv": lambda i, j: G(v[i], v[j])}
+    blocks = {
+        "uv": lambda i, j: G(u[i], v[j]),
+        "uu": lambda i, j: G(u[i], u[j]),
+        "vu": lambda i, j: G(v[i], u[j]),
+        "vv": lambda i, j: G(v[i], v[j]),
+    }
     vals = dict(form.values)
     total = 0
     for i in range(m):
@@ -134,7 +157,9 @@ def _stationarity_full_gram(form: LossForm, m: int, at: Callable[[int, int], Any
         return sp.Integer(1) if same_index else s  # u_i = v_i at the aligned simplex
 
     gram_at = at
-    value = simplex_value if gram_at is None else (lambda a, b: sp.Integer(1) if a == b else sp.nsimplify(gram_at(a, b)))
+    value = (
+        simplex_value if gram_at is None else (lambda a, b: sp.Integer(1) if a == b else sp.nsimplify(gram_at(a, b)))
+    )
     at_values = {g[(a, b)]: value(a, b) for a in range(n) for b in range(a + 1, n)}
     Gs = sp.Matrix(n, n, lambda a, b: value(a, b))
     worst_how = "symbolic"
@@ -150,9 +175,12 @@ def _stationarity_full_gram(form: LossForm, m: int, at: Callable[[int, int], Any
         elif how != "symbolic":
             worst_how = how
     status = ("proved" if worst_how == "symbolic" else "passed") if ok else "failed"
-    return Finding(f"stationary_full_gram_M{m}", status,
-                   f"M = {m}: L as a function of all {len(at_values)} inner products of [U; V]; at the "
-                   f"{'aligned simplex' if gram_at is None else 'given configuration'} "
-                   "every point's Riemannian gradient c_aᵀGc_a − (c_aᵀGe_a)² is 0",
-                   f"{worst_how}; {time.perf_counter() - t0:.2f} s" + ("" if ok else f"; largest |norm²| {biggest:.3g}"),
-                   {"M": m, "inner_products": len(at_values)})
+    return Finding(
+        f"stationary_full_gram_M{m}",
+        status,
+        f"M = {m}: L as a function of all {len(at_values)} inner products of [U; V]; at the "
+        f"{'aligned simplex' if gram_at is None else 'given configuration'} "
+        "every point's Riemannian gradient c_aᵀGc_a − (c_aᵀGe_a)² is 0",
+        f"{worst_how}; {time.perf_counter() - t0:.2f} s" + ("" if ok else f"; largest |norm²| {biggest:.3g}"),
+        {"M": m, "inner_products": len(at_values)},
+    )

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
-
+from typing import Any
 
 import sympy as sp
 import torch
 
 from ..errors import ArgumentError
 from ..losses.registry import get_loss
-from .core import DIGITS, Finding, GAMMA, Z_, _float, exact
+from .core import DIGITS, GAMMA, Z_, Finding, _float, exact
 from .forms import kernel_expressions
-
 
 #: three pairs (u_a, v_a) on S² with rational coordinates (Pythagorean triples), and their probabilities
 DEFAULT_ATOMS = (
@@ -72,20 +70,31 @@ def kcl_ustatistic(params: Mapping[str, Any] | None = None, Ms: Sequence[int] = 
         exprs[m] = sp.expand(e)
     ref = exprs[Ms[0]]
     same = all(sp.expand(exprs[m] - ref) == 0 for m in Ms)
-    ustat = sp.expand(-sum(sp.Rational(w.numerator, w.denominator) * KA_sym[a] for a, w in enumerate(weights)) +
-                      GAMMA * sum(sp.Rational((weights[a] * weights[b]).numerator, (weights[a] * weights[b]).denominator)
-                                  * KU_sym[(a, b)] for a in range(k) for b in range(k)))
+    ustat = sp.expand(
+        -sum(sp.Rational(w.numerator, w.denominator) * KA_sym[a] for a, w in enumerate(weights))
+        + GAMMA
+        * sum(
+            sp.Rational((weights[a] * weights[b]).numerator, (weights[a] * weights[b]).denominator) * KU_sym[(a, b)]
+            for a in range(k)
+            for b in range(k)
+        )
+    )
     is_u = sp.expand(ref - ustat) == 0
-    out = [Finding("expectation_independent_of_M", "proved" if same and is_u else "failed",
-                   f"E[kcl] over M i.i.d. pairs from {k} atoms is the same expression for M = {', '.join(map(str, Ms))}: "
-                   "−Σ_a w_a K_A(a) + γ Σ_{a,b} w_a w_b K_U(a,b) (a U-statistic)",
-                   f"exact rational arithmetic over all k^M batches (k^{max(Ms)} = {k ** max(Ms)})",
-                   {"expression": str(ref), "per_M": {m: str(e) for m, e in exprs.items()}})]
+    out = [
+        Finding(
+            "expectation_independent_of_M",
+            "proved" if same and is_u else "failed",
+            f"E[kcl] over M i.i.d. pairs from {k} atoms is the same expression for M = {', '.join(map(str, Ms))}: "
+            "−Σ_a w_a K_A(a) + γ Σ_{a,b} w_a w_b K_U(a,b) (a U-statistic)",
+            f"exact rational arithmetic over all k^M batches (k^{max(Ms)} = {k ** max(Ms)})",
+            {"expression": str(ref), "per_M": {m: str(e) for m, e in exprs.items()}},
+        )
+    ]
     # exact value with the actual kernel
     KA, KU, _ = kernel_expressions(p["kernel"], exact(p["t"]), p["s"])
 
     def sq(a, b):  # exact ‖a − b‖² of rational points
-        return sum(((_q(x) - _q(y)) ** 2 for x, y in zip(a, b)), sp.Integer(0))
+        return sum(((_q(x) - _q(y)) ** 2 for x, y in zip(a, b, strict=False)), sp.Integer(0))
 
     vals = {KA_sym[a]: KA.subs(Z_, sq(atoms[a][0], atoms[a][1])) for a in range(k)}
     for (a, b), sym in KU_sym.items():
@@ -93,9 +102,15 @@ def kcl_ustatistic(params: Mapping[str, Any] | None = None, Ms: Sequence[int] = 
     vals[GAMMA] = exact(p["gamma"])
     exact_value = _float(ref.subs(vals), DIGITS)
     if not math.isfinite(exact_value):
-        out.append(Finding("expectation_vs_monte_carlo", "inconclusive",
-                           "exact expectation vs Monte Carlo", f"the exact expectation is not finite ({ref.subs(vals)}): "
-                           "the kernel is singular when two draws coincide"))
+        out.append(
+            Finding(
+                "expectation_vs_monte_carlo",
+                "inconclusive",
+                "exact expectation vs Monte Carlo",
+                f"the exact expectation is not finite ({ref.subs(vals)}): "
+                "the kernel is singular when two draws coincide",
+            )
+        )
         return out
     gen = torch.Generator().manual_seed(seed)
     Ua = torch.tensor([[float(c) for c in a[0]] for a in atoms], dtype=torch.float64)
@@ -110,13 +125,26 @@ def kcl_ustatistic(params: Mapping[str, Any] | None = None, Ms: Sequence[int] = 
         half = z * std / math.sqrt(mc_samples)
         inside = abs(mean - exact_value) <= half
         ok &= inside
-        rows.append({"M": m, "monte_carlo": mean, "half_width": half, "exact": exact_value,
-                     "difference": mean - exact_value, "inside": inside})
-    out.append(Finding("expectation_vs_monte_carlo", "passed" if ok else "failed",
-                       f"the exact expectation {exact_value:.15g} lies in the {z:g}-sigma interval of a Monte Carlo "
-                       f"estimate ({mc_samples} batches per M, torch.Generator seed {seed})",
-                       "; ".join(f"M={r['M']}: {r['monte_carlo']:.6f} ± {r['half_width']:.1e}" for r in rows),
-                       {"rows": rows, "exact": exact_value}))
+        rows.append(
+            {
+                "M": m,
+                "monte_carlo": mean,
+                "half_width": half,
+                "exact": exact_value,
+                "difference": mean - exact_value,
+                "inside": inside,
+            }
+        )
+    out.append(
+        Finding(
+            "expectation_vs_monte_carlo",
+            "passed" if ok else "failed",
+            f"the exact expectation {exact_value:.15g} lies in the {z:g}-sigma interval of a Monte Carlo "
+            f"estimate ({mc_samples} batches per M, torch.Generator seed {seed})",
+            "; ".join(f"M={r['M']}: {r['monte_carlo']:.6f} ± {r['half_width']:.1e}" for r in rows),
+            {"rows": rows, "exact": exact_value},
+        )
+    )
     return out
 
 
