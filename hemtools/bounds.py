@@ -252,7 +252,8 @@ def lp_certificate(bound: LPBound, energy: float, *, converged: bool = True) -> 
     (``converged``) minimum and a consistent bound within the certificate gap)."""
     ok = math.isfinite(bound.bound) and math.isfinite(energy) and energy != 0
     gap = bound.gap(energy) if ok else None
-    return {"gap": gap, "certificate_gap": CERTIFICATE_GAP, "certified_global_minimum": bool(converged) and certifies(gap)}
+    return {"gap": gap, "certificate_gap": CERTIFICATE_GAP,
+            "certified_global_minimum": bool(converged) and certifies(gap)}
 
 
 def default_degree(N: int, d: int) -> int:
@@ -285,7 +286,7 @@ def _dense_scan(pot: Potential, a: np.ndarray, d: int, lo: float, hi: float, cel
     worst: list[tuple[float, float]] = []
     chunk = 1 << 16
     for start in range(0, edges.size - 1, chunk):
-        e = edges[start:start + chunk + 2]  # one extra point each side for the local-minimum test
+        e = edges[start : start + chunk + 2]  # one extra point each side for the local-minimum test
         g = pot.f(e) - a @ gegenbauer_recurrence(K, d, e)
         dense_viol = max(dense_viol, float((-g).max()))
         lo_cell = np.minimum(g[:-1], g[1:]) - delta * delta / 8.0 * (pot.d2(e[1:]) + h2)
@@ -310,9 +311,18 @@ def _solve_lp(c, A, b, bounds):
     return res
 
 
-def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | None = None,
-             degree: int | None = None, grid: int = 2001, check_cells: int = 2 ** 20,
-             exchange_rounds: int = 2) -> LPBound:
+def lp_bound(
+    kernel: str,
+    N: int,
+    d: int,
+    *,
+    s: float | None = None,
+    t: float | None = None,
+    degree: int | None = None,
+    grid: int = 2001,
+    check_cells: int = 2**20,
+    exchange_rounds: int = 2,
+) -> LPBound:
     """The Delsarte–Yudin lower bound for the ``kernel`` energy of N points on S^{d−1} (see the module doc).
 
     The LP is solved on ``lp_grid(grid)``; then, up to ``exchange_rounds`` times, the negative local
@@ -346,8 +356,24 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     rescaled = kernel == "log"
 
     def failed(message: str) -> LPBound:
-        return LPBound(kernel, params, N, d, K, -math.inf, -math.inf, 0.0, math.nan, math.nan, math.nan,
-                       (-1.0, 1.0), 0, int(u.size), message, time.perf_counter() - t0)
+        return LPBound(
+            kernel,
+            params,
+            N,
+            d,
+            K,
+            -math.inf,
+            -math.inf,
+            0.0,
+            math.nan,
+            math.nan,
+            math.nan,
+            (-1.0, 1.0),
+            0,
+            int(u.size),
+            message,
+            time.perf_counter() - t0,
+        )
 
     rnd = -1
     while rnd < exchange_rounds:
@@ -411,24 +437,53 @@ def lp_bound(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     u_star = pot.inverse(total + max(1.0, total))
     if kernel in ("riesz", "log") and u_star >= 1.0:
         # for small s the inverse rounds to the singularity u = 1: the interval cannot be checked
-        return failed(f"the off-grid check interval reaches the singularity at u = 1 (f⁻¹({total:.3g}) rounds to 1 "
-                      "in float64): no certified bound")
+        return failed(
+            f"the off-grid check interval reaches the singularity at u = 1 (f⁻¹({total:.3g}) rounds to 1 "
+            "in float64): no certified bound"
+        )
     dense_viol, certified, _ = _dense_scan(pot, a, d, -1.0, u_star, check_cells)
     if not math.isfinite(certified):
-        return failed(f"the off-grid check of h <= f on [−1, {u_star:.6g}] is not finite (min f − h = {certified}): "
-                      "no certified bound")
+        return failed(
+            f"the off-grid check of h <= f on [−1, {u_star:.6g}] is not finite (min f − h = {certified}): "
+            "no certified bound"
+        )
     v = max(0.0, -certified)
     ord_bound = ord_lp - float(N) * (N - 1) * v
     fac = pot.pair_factor
-    return LPBound(kernel=kernel, params=params, N=N, d=d, degree=K, bound=fac * ord_bound, bound_lp=fac * ord_lp,
-                   correction=fac * (ord_lp - ord_bound), max_grid_violation=grid_viol,
-                   max_dense_violation=dense_viol, certified_min=certified, check_interval=(-1.0, u_star),
-                   check_cells=check_cells, grid_points=int(u_solved.size), status="optimal" + note,
-                   seconds=time.perf_counter() - t0, coefficients=a.tolist())
+    return LPBound(
+        kernel=kernel,
+        params=params,
+        N=N,
+        d=d,
+        degree=K,
+        bound=fac * ord_bound,
+        bound_lp=fac * ord_lp,
+        correction=fac * (ord_lp - ord_bound),
+        max_grid_violation=grid_viol,
+        max_dense_violation=dense_viol,
+        certified_min=certified,
+        check_interval=(-1.0, u_star),
+        check_cells=check_cells,
+        grid_points=int(u_solved.size),
+        status="optimal" + note,
+        seconds=time.perf_counter() - t0,
+        coefficients=a.tolist(),
+    )
 
 
-__all__ = ["KERNELS", "Potential", "potential", "lp_bound", "LPBound", "relative_gap", "gegenbauer_scipy",
-           "gegenbauer_recurrence", "gegenbauer_derivative_bounds", "lp_grid", "default_degree"]
+__all__ = [
+    "KERNELS",
+    "Potential",
+    "potential",
+    "lp_bound",
+    "LPBound",
+    "relative_gap",
+    "gegenbauer_scipy",
+    "gegenbauer_recurrence",
+    "gegenbauer_derivative_bounds",
+    "lp_grid",
+    "default_degree",
+]
 
 
 def energy_report(res, bound) -> dict:
@@ -436,6 +491,7 @@ def energy_report(res, bound) -> dict:
     section; a certificate needs a resolved (converged) minimum and a consistent bound (gap not below −1e-10)."""
     out = res.to_dict()
     out["seconds"] = res.seconds + (bound.seconds if bound is not None else 0.0)
-    out["lp_bound"] = ({**bound.to_dict(), **lp_certificate(bound, res.value, converged=res.converged)}
-                       if bound is not None else None)
+    out["lp_bound"] = (
+        {**bound.to_dict(), **lp_certificate(bound, res.value, converged=res.converged)} if bound is not None else None
+    )
     return out

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -42,9 +43,9 @@ from .checks import measure_value_noise
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
 from .optim import check_size
-from .validators import require_int
 from .results import EXIT_CODES, Comparison, ResultType, jsonable_params, tagged
 from .results import number as _num
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -343,30 +344,58 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
         w = max(bad, key=lambda c: c.severity)
         what = "value" if w.value_mismatch else "gradient"
         diff, tol = (w.value_diff, w.value_tol) if w.value_mismatch else (w.grad_diff, w.grad_tol)
-        verdict, reason = Comparison.MISMATCH, (f"{len(bad)} of {len(cases)} configurations differ; worst: {what} differs by "
-                                       f"{diff:.3g} > {tol:.2g} ({w.where}, M={w.M}, d={w.d}, trial {w.trial})")
-        diagnostics = diagnose(a, b, pa, pb, dict(params or {}), dict(params_reference or {}), cases,
-                               float(rtol), float(atol))
+        verdict, reason = (
+            Comparison.MISMATCH,
+            (
+                f"{len(bad)} of {len(cases)} configurations differ; worst: {what} differs by "
+                f"{diff:.3g} > {tol:.2g} ({w.where}, M={w.M}, d={w.d}, trial {w.trial})"
+            ),
+        )
+        diagnostics = diagnose(
+            a, b, pa, pb, dict(params or {}), dict(params_reference or {}), cases, float(rtol), float(atol)
+        )
     elif both_nonfinite:
         verdict, reason = Comparison.INCONCLUSIVE, f"both losses are non-finite at {len(both_nonfinite)} configurations"
     else:
         worst_v = max(c.value_diff for c in cases)
         worst_g = max((c.grad_diff for c in cases if c.grad_comparable), default=0.0)
-        verdict, reason = Comparison.MATCH, (f"all {len(cases)} configurations agree; largest differences: value "
-                                    f"{worst_v:.2g}, gradient {worst_g:.2g}")
+        verdict, reason = (
+            Comparison.MATCH,
+            (
+                f"all {len(cases)} configurations agree; largest differences: value "
+                f"{worst_v:.2g}, gradient {worst_g:.2g}"
+            ),
+        )
         if not_comparable:
-            reason += (f"; gradients not compared at {len(not_comparable)} configuration"
-                       f"{'s' if len(not_comparable) > 1 else ''} where the reference has no derivative "
-                       f"({', '.join(sorted({c.where for c in not_comparable}))}; values compared)")
-    return CompareReport(loss=a.name, reference=b.name, params_loss=pa, params_reference=pb, kind=a.kind, Ms=Ms,
-                         ds=ds, trials=trials, seed=seed, rtol=float(rtol), atol=float(atol), verdict=verdict, reason=reason,
-                         cases=cases, seconds=time.perf_counter() - t0, diagnostics=diagnostics)
+            reason += (
+                f"; gradients not compared at {len(not_comparable)} configuration"
+                f"{'s' if len(not_comparable) > 1 else ''} where the reference has no derivative "
+                f"({', '.join(sorted({c.where for c in not_comparable}))}; values compared)"
+            )
+    return CompareReport(
+        loss=a.name,
+        reference=b.name,
+        params_loss=pa,
+        params_reference=pb,
+        kind=a.kind,
+        Ms=Ms,
+        ds=ds,
+        trials=trials,
+        seed=seed,
+        rtol=float(rtol),
+        atol=float(atol),
+        verdict=verdict,
+        reason=reason,
+        cases=cases,
+        seconds=time.perf_counter() - t0,
+        diagnostics=diagnostics,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
 # diagnostics of a mismatch
 
-FLOAT32_EPS = 2.0 ** -23
+FLOAT32_EPS = 2.0**-23
 
 
 def _on_float32_grid(v: float) -> bool:
@@ -378,8 +407,10 @@ def _differences(cases: Sequence[Case]) -> tuple[list[float], list[float]]:
     (|Δ| / max(|f|, |g|)) and gradients (‖Δ‖ / max(‖grad f‖, ‖grad g‖)); gradients only where comparable."""
     rel, small = [], []
     for c in cases:
-        for diff, scale in ((c.value_diff, max(abs(c.value_loss), abs(c.value_reference))),
-                            (c.grad_diff if c.grad_comparable else math.nan, max(c.grad_loss, c.grad_reference))):
+        for diff, scale in (
+            (c.value_diff, max(abs(c.value_loss), abs(c.value_reference))),
+            (c.grad_diff if c.grad_comparable else math.nan, max(c.grad_loss, c.grad_reference)),
+        ):
             if not (math.isfinite(diff) and math.isfinite(scale)):
                 continue
             (rel if scale > 1e-3 else small).append(diff / scale if scale > 1e-3 else diff)
@@ -408,8 +439,14 @@ def float32_evidence(cases: Sequence[Case]) -> tuple[str, float, float] | None:
         return f"all {len(vals)} of its values lie on the float32 grid", rtol_fit, atol_fit
     band = [r for r in rel if r > 0]
     if len(band) >= 3 and 1e-9 <= max(band) <= 1e-5 and sorted(band)[len(band) // 2] >= 1e-10:
-        return (f"its relative differences ({min(band):.1e} .. {max(band):.1e}) are float32 round-off "
-                f"(eps {FLOAT32_EPS:.1e}), not a formula"), rtol_fit, atol_fit
+        return (
+            (
+                f"its relative differences ({min(band):.1e} .. {max(band):.1e}) are float32 round-off "
+                f"(eps {FLOAT32_EPS:.1e}), not a formula"
+            ),
+            rtol_fit,
+            atol_fit,
+        )
     return None
 
 
@@ -417,8 +454,16 @@ def _constant(xs: Sequence[float], rel: float = 1e-6) -> bool:
     return len(xs) >= 2 and max(xs) - min(xs) <= rel * max(1.0, max(abs(x) for x in xs))
 
 
-def matching_references(a: LossSpec, b: LossSpec, pa: dict, given: Mapping[str, Any], cases: Sequence[Case],
-                        rtol: float, atol: float, k: int = 3) -> list[str]:
+def matching_references(
+    a: LossSpec,
+    b: LossSpec,
+    pa: dict,
+    given: Mapping[str, Any],
+    cases: Sequence[Case],
+    rtol: float,
+    atol: float,
+    k: int = 3,
+) -> list[str]:
     """The other registered losses (same kind, the same given parameters) that the implementation matches at
     the k worst configurations of the comparison, values and gradients with the same tolerances."""
     from .errors import UserCodeError
@@ -433,8 +478,9 @@ def matching_references(a: LossSpec, b: LossSpec, pa: dict, given: Mapping[str, 
             pc = spec.resolve_params(dict(given))
             ok = bool(worst)
             for c in worst:
-                cc = measure_case(a.objective(c.M, pa), spec.objective(c.M, pc), c.points, rtol, atol, c.where,
-                                  c.M, c.d, c.trial)
+                cc = measure_case(
+                    a.objective(c.M, pa), spec.objective(c.M, pc), c.points, rtol, atol, c.where, c.M, c.d, c.trial
+                )
                 if cc.mismatch:
                     ok = False
                     break
@@ -445,8 +491,17 @@ def matching_references(a: LossSpec, b: LossSpec, pa: dict, given: Mapping[str, 
     return found
 
 
-def diagnose(a: LossSpec, b: LossSpec, pa: dict, pb: dict, given: dict, given_reference: dict,
-             cases: Sequence[Case], rtol: float, atol: float) -> list[str]:
+def diagnose(
+    a: LossSpec,
+    b: LossSpec,
+    pa: dict,
+    pb: dict,
+    given: dict,
+    given_reference: dict,
+    cases: Sequence[Case],
+    rtol: float,
+    atol: float,
+) -> list[str]:
     """What the differences of a mismatch look like, one line each: the ratio (a constant ratio is a
     convention), the other registered references that match, single precision and the rtol that fits."""
     out = []
@@ -457,26 +512,38 @@ def diagnose(a: LossSpec, b: LossSpec, pa: dict, pb: dict, given: dict, given_re
     if not vbad:
         out.append("values agree everywhere; only the gradients differ (a detached term, a custom backward?)")
     elif ratios and len(ratios) == len(vbad) and max(abs(r - 1.0) for r in ratios) <= 1e-4:
-        out.append(f"values agree to {max(abs(r - 1.0) for r in ratios):.1e} relative where they differ: small "
-                   "differences (lower precision, or a tiny extra term), not a convention")
+        out.append(
+            f"values agree to {max(abs(r - 1.0) for r in ratios):.1e} relative where they differ: small "
+            "differences (lower precision, or a tiny extra term), not a convention"
+        )
     elif ratios and _constant(ratios):
-        out.append(f"loss / reference = {ratios[0]:.3f} at all {len(ratios)} configurations whose values differ: a "
-                   "constant factor is a convention (both directions summed instead of averaged, a 1/M, a τ in "
-                   "front), not a wrong formula")
+        out.append(
+            f"loss / reference = {ratios[0]:.3f} at all {len(ratios)} configurations whose values differ: a "
+            "constant factor is a convention (both directions summed instead of averaged, a 1/M, a τ in "
+            "front), not a wrong formula"
+        )
     elif offsets and _constant(offsets):
-        out.append(f"loss − reference = {offsets[0]:.6g} at all {len(offsets)} configurations whose values differ: a "
-                   "constant offset (a log of a count, a '+1' in a denominator)")
+        out.append(
+            f"loss − reference = {offsets[0]:.6g} at all {len(offsets)} configurations whose values differ: a "
+            "constant offset (a log of a count, a '+1' in a denominator)"
+        )
     elif ratios:
-        out.append(f"loss / reference ranges over [{min(ratios):.4g}, {max(ratios):.4g}] where the values differ "
-                   "(not a constant factor)")
+        out.append(
+            f"loss / reference ranges over [{min(ratios):.4g}, {max(ratios):.4g}] where the values differ "
+            "(not a constant factor)"
+        )
     given_all = {**given, **given_reference}
     others = matching_references(a, b, pa, given_all, cases, rtol, atol)
     if others:
-        out.append(f"the implementation matches {', '.join(others)} (same parameters) at the worst configurations: "
-                   f"try --reference {others[0]}")
+        out.append(
+            f"the implementation matches {', '.join(others)} (same parameters) at the worst configurations: "
+            f"try --reference {others[0]}"
+        )
     f32 = float32_evidence(cases)
     if f32 is not None:
         evidence, rtol_fit, atol_fit = f32
-        out.append(f"the implementation computes in float32: {evidence}; --rtol {rtol_fit:g} --atol {atol_fit:g} "
-                   "fit these differences (or evaluate it in float64)")
+        out.append(
+            f"the implementation computes in float32: {evidence}; --rtol {rtol_fit:g} --atol {atol_fit:g} "
+            "fit these differences (or evaluate it in float64)"
+        )
     return out

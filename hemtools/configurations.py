@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 import numpy as np
 import torch
@@ -139,7 +139,7 @@ def hypercube(n: int, d: int | None = None) -> Tensor:
 # exceptional configurations (cached in their own dimension; copies are returned)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _icosahedron() -> Tensor:
     pts = []
     for a in (1.0, -1.0):
@@ -148,7 +148,7 @@ def _icosahedron() -> Tensor:
     return _unit(pts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dodecahedron() -> Tensor:
     pts = [p for p in itertools.product((1.0, -1.0), repeat=3)]
     for a in (1 / PHI, -1 / PHI):
@@ -157,7 +157,7 @@ def _dodecahedron() -> Tensor:
     return _unit(pts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cell24() -> Tensor:
     pts = []
     for i, j in itertools.combinations(range(4), 2):
@@ -175,7 +175,7 @@ def _even_permutations(n: int):
             yield p
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cell600() -> Tensor:
     pts = []
     for i in range(4):
@@ -192,7 +192,7 @@ def _cell600() -> Tensor:
     return _unit(pts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _e8() -> Tensor:
     pts = []
     for i, j in itertools.combinations(range(8), 2):
@@ -206,7 +206,7 @@ def _e8() -> Tensor:
     return _unit(pts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _clebsch() -> Tensor:
     pts = [s for s in itertools.product((1.0, -1.0), repeat=5) if sum(1 for v in s if v < 0) % 2 == 0]
     return _unit(pts)
@@ -232,17 +232,17 @@ def derived_code(x: Tensor, index: int, t: float, tol: float = 1e-9) -> Tensor:
     return y[:, :-1] / y[:, :-1].norm(dim=1, keepdim=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _e7_lines() -> Tensor:
     return derived_code(_e8(), 0, 0.5)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schlafli() -> Tensor:
     return derived_code(_e7_lines(), 0, 1.0 / 3.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def golay_code() -> np.ndarray:
     """The 4096 words of the extended binary Golay code, as a (4096, 24) 0/1 array.
 
@@ -256,7 +256,7 @@ def golay_code() -> np.ndarray:
     return (msgs @ gen) % 2
 
 
-@lru_cache(maxsize=None)
+@cache
 def _leech_integer() -> np.ndarray:
     """The 196560 minimal vectors of √8·Λ24 as integer vectors with Σx² = 32 (Conway & Sloane ch. 4).
 
@@ -286,22 +286,22 @@ def _leech_integer() -> np.ndarray:
     return np.concatenate(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _leech() -> Tensor:
     return torch.as_tensor(_leech_integer() / math.sqrt(32.0))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _leech_kissing() -> Tensor:
     return derived_code(_leech(), 0, 0.5)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _isotropic_891() -> Tensor:
     return derived_code(_leech_kissing(), 0, 1.0 / 3.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lines276() -> Tensor:
     # v = (5, 1^23) lies in √8·Λ24 with Σv² = 48 (norm 6); the minimal vectors w with (w·v)/8 = 3 are
     # the 552 = 2·276 vectors with w and v − w both minimal; projected to v^⊥ they are the 276 lines.
@@ -317,17 +317,17 @@ def _lines276() -> Tensor:
     return derived_code(full, full.shape[0] - 1, 0.0, tol=1e-9)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mclaughlin() -> Tensor:
     return derived_code(_lines276(), 0, 0.2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _srg162() -> Tensor:
     return derived_code(_mclaughlin(), 0, 1.0 / 6.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _isotropic_112() -> Tensor:
     return derived_code(_mclaughlin(), 0, -0.25)
 
@@ -340,7 +340,7 @@ def _srg_embedding(adjacency: np.ndarray, eigenvalue: float) -> Tensor:
     return _unit(pts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _higman_sims() -> Tensor:
     # Steiner system S(3,6,22): octads of the Golay code through positions 0 and 1, with those removed.
     words = golay_code()
@@ -355,7 +355,7 @@ def _higman_sims() -> Tensor:
     return _srg_embedding(a, -8.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _triangular_bipyramid() -> Tensor:
     s3 = math.sqrt(3.0) / 2
     return _unit([(0, 0, 1), (0, 0, -1), (1, 0, 0), (-0.5, s3, 0), (-0.5, -s3, 0)])
@@ -373,7 +373,7 @@ def square_antiprism(theta: float) -> Tensor:
     return _unit(pts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def thomson8_angle() -> float:
     """The polar angle of the square antiprism that minimises the Coulomb energy Σ 1/r (a 1-D root solve).
 
@@ -394,7 +394,7 @@ def thomson8_angle() -> float:
     return float(brentq(slope, 0.8, 1.2, xtol=1e-15, rtol=4 * np.finfo(float).eps))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _thomson8() -> Tensor:
     return square_antiprism(thomson8_angle())
 
@@ -685,7 +685,7 @@ def inner_product_distribution(x: Tensor, index: int = 0, decimals: int = 9) -> 
     g = (x.to(torch.float64) @ x[index].to(torch.float64)).numpy()
     g = np.delete(g, index)
     vals, counts = np.unique(np.round(g, decimals) + 0.0, return_counts=True)
-    return {float(v): int(c) for v, c in zip(vals, counts)}
+    return {float(v): int(c) for v, c in zip(vals, counts, strict=False)}
 
 
 __all__ = ["regular_simplex", "simplex_gram", "regular_polygon", "cross_polytope", "hypercube",

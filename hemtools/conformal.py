@@ -171,7 +171,8 @@ def _wnorm(Z: Tensor, p: float) -> Tensor:
     return Z.abs().pow(p).sum(-1).pow(1.0 / p)
 
 
-def fit_min_volume_norm(U, V, level: float, *, ps=(1.0, 2.0, math.inf), steps: int = 300, lr: float = 0.05) -> NormScore:
+def fit_min_volume_norm(U, V, level: float, *, ps=(1.0, 2.0, math.inf), steps: int = 300,
+                        lr: float = 0.05) -> NormScore:
     """Learn w (Σ log w = 0) and p ∈ ``ps`` minimising the volume d·log q_level(w) + log V_p of the set that
     holds a ``level`` fraction of the training positives (U, V): Adam on the interpolated empirical quantile,
     one fit per p, the smallest volume wins.  Use a training split disjoint from the calibration split."""
@@ -221,8 +222,13 @@ class ConformalSet:
 
     def to_dict(self) -> dict:
         sc = self.score.to_dict() if hasattr(self.score, "to_dict") else getattr(self.score, "__name__", "score")
-        return {"score": sc, "threshold": self.threshold, "level": self.level, "n_calibration": self.n_calibration,
-                "guarantee": self.guarantee}
+        return {
+            "score": sc,
+            "threshold": self.threshold,
+            "level": self.level,
+            "n_calibration": self.n_calibration,
+            "guarantee": self.guarantee,
+        }
 
 
 def calibrate(score, U, V, level: float) -> ConformalSet:

@@ -21,8 +21,8 @@ agrees with the differences; differences otherwise, with the reason.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

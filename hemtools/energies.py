@@ -26,8 +26,9 @@ import math
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -128,16 +129,29 @@ class EnergyResult:
 
     def to_dict(self, include_points: bool = True) -> dict:
         out: dict[str, Any] = {
-            RESULT_KEY: str(ResultType.ENERGY), "kernel": self.kernel, "params": dict(self.params), "N": self.N, "d": self.d,
-            "value": _num(self.value), "grad_norm": _num(self.grad_norm), "grad_tol": _num(self.grad_tol),
-            "egrad_scale": _num(self.egrad_scale), "converged": self.converged,
+            RESULT_KEY: str(ResultType.ENERGY),
+            "kernel": self.kernel,
+            "params": dict(self.params),
+            "N": self.N,
+            "d": self.d,
+            "value": _num(self.value),
+            "grad_norm": _num(self.grad_norm),
+            "grad_tol": _num(self.grad_tol),
+            "egrad_scale": _num(self.egrad_scale),
+            "converged": self.converged,
             "configuration": self.configuration,
             "recognition": self.recognition.to_dict() if self.recognition else None,
-            "restarts": self.restarts, "solves": self.solves, "rounds": self.rounds, "hits": self.hits,
-            "random_hits": self.random_hits, "agreement": self.agreement,
+            "restarts": self.restarts,
+            "solves": self.solves,
+            "rounds": self.rounds,
+            "hits": self.hits,
+            "random_hits": self.random_hits,
+            "agreement": self.agreement,
             "minima": [{"value": _num(v), "count": c} for v, c in self.minima],
-            "round_best": [_num(v) for v in self.round_best], "stop_reason": self.stop_reason,
-            "seconds": self.seconds, "seed": self.seed,
+            "round_best": [_num(v) for v in self.round_best],
+            "stop_reason": self.stop_reason,
+            "seconds": self.seconds,
+            "seed": self.seed,
         }
         out.update(self.extras)
         if include_points:
@@ -245,10 +259,24 @@ def all_minima_seen(solves: int, distinct: int) -> bool:
     return w >= 1 and n - w - 2 > 0 and w * (n - 1) / (n - w - 2) < w + 0.5
 
 
-def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | None = None,
-             restarts: int = 16, seed: int = 0, max_rounds: int = 20, patience: int | None = None, confirm: int = 3,
-             quiet: int | None = None, target: float | None = None, recognise: bool = True, device: str = "cpu",
-             progress: Callable[[int, float], None] | None = None) -> EnergyResult:
+def minimise(
+    kernel: str,
+    N: int,
+    d: int,
+    *,
+    s: float | None = None,
+    t: float | None = None,
+    restarts: int = 16,
+    seed: int = 0,
+    max_rounds: int = 20,
+    patience: int | None = None,
+    confirm: int = 3,
+    quiet: int | None = None,
+    target: float | None = None,
+    recognise: bool = True,
+    device: str = "cpu",
+    progress: Callable[[int, float], None] | None = None,
+) -> EnergyResult:
     """The lowest ``kernel`` energy of N points on S^{d−1} found by restarts plus basin hopping.
 
     Round 0 relaxes ``restarts`` random configurations; every further round relaxes as many basin-hopping
@@ -273,24 +301,28 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     N, d = _check_size(N, d)
     patience = default_patience(N) if patience is None else patience
     quiet = default_quiet(N) if quiet is None else quiet
-    for name, val, lo in (("restarts", restarts, 1), ("max_rounds", max_rounds, 0), ("patience", patience, 1),
-                          ("confirm", confirm, 1), ("quiet", quiet, 1), ("seed", seed, 0)):
+    for name, val, lo in (
+        ("restarts", restarts, 1),
+        ("max_rounds", max_rounds, 0),
+        ("patience", patience, 1),
+        ("confirm", confirm, 1),
+        ("quiet", quiet, 1),
+        ("seed", seed, 0),
+    ):
         require_int(name, val, lo)
     loss = LOSS_OF_KERNEL[kernel]
     gen = torch.Generator().manual_seed(seed)
     pool = _Pool()
 
     dev = resolve_device(device)
-    x_start = sphere.random_points(restarts, N, d, generator=torch.Generator(device=dev).manual_seed(seed),
-                                   dtype=torch.float64, device=dev)
+    x_start = sphere.random_points(
+        restarts, N, d, generator=torch.Generator(device=dev).manual_seed(seed), dtype=torch.float64, device=dev
+    )
     res = relax(x_start, kernel, params, rtol=RELAX_RTOL)
     history = res.history_grad_norms.cpu()
     for i in range(restarts):
         pool.add(float(res.values[i]), res.points[i].cpu())
-    if not pool.values:
-        raise_nonfinite = True
-    else:
-        raise_nonfinite = False
+    raise_nonfinite = not pool.values
     solves = restarts
     random_hits = sum(pool.same_as_best(float(v)) for v in res.values)
     hits = random_hits
@@ -310,15 +342,19 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
             stop = "target value reached"
             break
         if hits >= confirm and rounds == 0 and all_minima_seen(solves, len(pool.values)):
-            stop = (f"all {solves} random starts reached {len(pool.values)} minimum (Boender–Rinnooy Kan: every "
-                    "minimum seen)")
+            stop = (
+                f"all {solves} random starts reached {len(pool.values)} minimum (Boender–Rinnooy Kan: every "
+                "minimum seen)"
+            )
             break
         if hits >= confirm and silent >= quiet:
-            stop = (f"best value reached by {hits} solves; {silent} round{'s' if silent > 1 else ''} in a row found "
-                    "no new minimum")
+            stop = (
+                f"best value reached by {hits} solves; {silent} round{'s' if silent > 1 else ''} in a row found "
+                "no new minimum"
+            )
             break
         if stale >= patience and hits >= confirm:
-            stop = (f"best value reached by {hits} solves and not improved in {stale} rounds")
+            stop = f"best value reached by {hits} solves and not improved in {stale} rounds"
             break
         if rounds >= max_rounds:
             stop = f"round limit reached ({max_rounds})"
@@ -345,14 +381,39 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
 
     if raise_nonfinite:
         nan = math.nan
-        return EnergyResult(kernel, params, N, d, nan, res.points[0].cpu(), nan, nan, nan, False, restarts, solves, 0, 0, 0,
-                            [], [nan], "non-finite energy in every restart", time.perf_counter() - t0, seed,
-                            None, history)
+        return EnergyResult(
+            kernel,
+            params,
+            N,
+            d,
+            nan,
+            res.points[0].cpu(),
+            nan,
+            nan,
+            nan,
+            False,
+            restarts,
+            solves,
+            0,
+            0,
+            0,
+            [],
+            [nan],
+            "non-finite energy in every restart",
+            time.perf_counter() - t0,
+            seed,
+            None,
+            history,
+        )
 
     # polish the best configuration and measure its gradient against a scale-aware tolerance
     best_x = pool.points[0]
     pol = solve(loss, N, d, params=params, x0=best_x.unsqueeze(0), device=device, **SOLVE_OPTIONS)
-    x = pol.points[0] if float(pol.values[0]) <= pool.values[0] or same_value(float(pol.values[0]), pool.values[0]) else best_x
+    x = (
+        pol.points[0]
+        if float(pol.values[0]) <= pool.values[0] or same_value(float(pol.values[0]), pool.values[0])
+        else best_x
+    )
     spec_f = _objective(loss, N, params)
     val, eg, _ = sphere.value_and_egrad(spec_f, x.unsqueeze(0))
     rg = sphere.project(x.unsqueeze(0), eg)
@@ -369,15 +430,35 @@ def minimise(kernel: str, N: int, d: int, *, s: float | None = None, t: float | 
     # every configuration "stationary": nothing is resolved, so nothing is converged.
     resolvable = scale >= sys.float_info.min and (kernel == "log" or abs(value) >= sys.float_info.min)
     if not resolvable:
-        stop = (f"{stop}; the energy ({value:.3g}) or its gradient scale ({scale:.3g}) underflows float64: "
-                "no configuration is resolvable")
+        stop = (
+            f"{stop}; the energy ({value:.3g}) or its gradient scale ({scale:.3g}) underflows float64: "
+            "no configuration is resolvable"
+        )
     rec = configurations.recognise(x, tols.config) if recognise else None
-    return EnergyResult(kernel=kernel, params=params, N=N, d=d, value=value, points=x, grad_norm=gnorm,
-                        grad_tol=grad_tol, egrad_scale=scale,
-                        converged=resolvable and math.isfinite(value) and math.isfinite(gnorm) and gnorm <= grad_tol,
-                        restarts=restarts, solves=solves, rounds=rounds, hits=hits, random_hits=random_hits,
-                        minima=list(zip(pool.values, pool.counts)), round_best=round_best, stop_reason=stop,
-                        seconds=time.perf_counter() - t0, seed=seed, recognition=rec, history_grad_norms=history)
+    return EnergyResult(
+        kernel=kernel,
+        params=params,
+        N=N,
+        d=d,
+        value=value,
+        points=x,
+        grad_norm=gnorm,
+        grad_tol=grad_tol,
+        egrad_scale=scale,
+        converged=resolvable and math.isfinite(value) and math.isfinite(gnorm) and gnorm <= grad_tol,
+        restarts=restarts,
+        solves=solves,
+        rounds=rounds,
+        hits=hits,
+        random_hits=random_hits,
+        minima=list(zip(pool.values, pool.counts, strict=False)),
+        round_best=round_best,
+        stop_reason=stop,
+        seconds=time.perf_counter() - t0,
+        seed=seed,
+        recognition=rec,
+        history_grad_norms=history,
+    )
 
 
 def gradient_scale(x: Tensor, kernel: str, params: Mapping[str, Any]) -> float:
@@ -395,7 +476,7 @@ def gradient_scale(x: Tensor, kernel: str, params: Mapping[str, Any]) -> float:
     terms = np.zeros_like(g)
     terms[off] = np.abs(pot.d1(np.clip(g[off], -1.0, 1.0)))
     per_point = 2.0 * pot.pair_factor * terms.sum(axis=1)
-    return float(np.sqrt((per_point ** 2).mean()))
+    return float(np.sqrt((per_point**2).mean()))
 
 
 def _objective(loss: str, N: int, params: Mapping[str, Any]):
@@ -426,6 +507,7 @@ def thomson_table() -> dict[int, float]:
 # --------------------------------------------------------------------------------------------------------
 # the energy a loss's uniformity term is built from, and its cached minimum (verify's beyond-simplex
 # section, hemtools.checks.beyond_simplex, compares the anchors with it)
+
 
 class _LRU(OrderedDict):
     """A dict that keeps its ``maxsize`` most recently used entries (a sweep over many (M, d) must not grow
@@ -472,20 +554,49 @@ def baseline_budget(M: int, d: int) -> dict:
     return {}
 
 
-def baseline(kernel: str, params: Mapping[str, Any], M: int, d: int, *, restarts: int = 8,
-             max_rounds: int = 2) -> EnergyResult:
+def baseline(
+    kernel: str, params: Mapping[str, Any], M: int, d: int, *, restarts: int = 8, max_rounds: int = 2
+) -> EnergyResult:
     """The (cached) energy minimum of M points in d used by verify: a small budget, said in the section."""
     key = (kernel, tuple(sorted(params.items())), M, d, restarts, max_rounds)
-    return _BASELINE_CACHE.get_or(key, lambda: minimise(kernel, M, d, s=params.get("s"), t=params.get("t"),
-                                                        restarts=restarts, max_rounds=max_rounds, patience=1,
-                                                        confirm=2, recognise=False))
+    return _BASELINE_CACHE.get_or(
+        key,
+        lambda: minimise(
+            kernel,
+            M,
+            d,
+            s=params.get("s"),
+            t=params.get("t"),
+            restarts=restarts,
+            max_rounds=max_rounds,
+            patience=1,
+            confirm=2,
+            recognise=False,
+        ),
+    )
 
 
 # an energy minimum above the LP bound by less than this (relative) is certified globally optimal: the LP
 # bound is correct to ~1e-10 relative after its off-grid check (bounds.py), the solver's value to ~1e-14
 
 
-__all__ = ["minimise", "energy", "kernel_params", "EnergyResult", "thomson_table",
-           "matching_kernel", "baseline", "perturbations", "default_patience", "gradient_scale",
-           "nearest_neighbour_distance", "LOSS_OF_KERNEL", "default_quiet", "all_minima_seen",
-           "SAME_VALUE_REL", "CERTIFICATE_GAP", "same_value", "certifies"]
+__all__ = [
+    "minimise",
+    "energy",
+    "kernel_params",
+    "EnergyResult",
+    "thomson_table",
+    "matching_kernel",
+    "baseline",
+    "perturbations",
+    "default_patience",
+    "gradient_scale",
+    "nearest_neighbour_distance",
+    "LOSS_OF_KERNEL",
+    "default_quiet",
+    "all_minima_seen",
+    "SAME_VALUE_REL",
+    "CERTIFICATE_GAP",
+    "same_value",
+    "certifies",
+]

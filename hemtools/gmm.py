@@ -113,8 +113,8 @@ def make_gmm(k: int, D: int, *, separation: float = 3.0, nuisance: int | None = 
     span(q_1 … q_{k−1}); ``nuisance`` (default k − 1) directions orthogonal to it have variance
     ``nuisance_variance`` (larger than the spread of the means: PCA picks them); the mean span and k − 1 further
     directions share a random covariance block with eigenvalues log-spaced from anisotropy^(−1/2) to
-    anisotropy^(1/2) (condition number ``anisotropy``), so that Σ is not isotropic and the Fisher directions Σ⁻¹(μ_c − μ̄) are tilted away
-    from the means; the remaining directions have unit variance.
+    anisotropy^(1/2) (condition number ``anisotropy``), so that Σ is not isotropic and the Fisher directions
+    Σ⁻¹(μ_c − μ̄) are tilted away from the means; the remaining directions have unit variance.
     """
     k, D = _int(k, "k", 2), _int(D, "D", 2)
     m = k - 1 if nuisance is None else _int(nuisance, "nuisance", 0)
@@ -131,7 +131,7 @@ def make_gmm(k: int, D: int, *, separation: float = 3.0, nuisance: int | None = 
     simplex = separation * simplex / simplex.norm(dim=1, keepdim=True)
     means = simplex @ Q[:, : k - 1].T
     var = torch.ones(D, dtype=torch.float64)
-    var[k - 1: k - 1 + m] = nuisance_variance
+    var[k - 1 : k - 1 + m] = nuisance_variance
     S_ = torch.diag(var)
     block = list(range(k - 1)) + list(range(k - 1 + m, 2 * (k - 1) + m))
     R = _random_orthogonal(len(block), generator)
@@ -139,7 +139,7 @@ def make_gmm(k: int, D: int, *, separation: float = 3.0, nuisance: int | None = 
     S_[np.ix_(block, block)] = R @ torch.diag(ev) @ R.T
     cov = Q @ S_ @ Q.T
     cov = 0.5 * (cov + cov.T)
-    return GMM(means, cov, torch.linalg.cholesky(cov), Q[:, k - 1: k - 1 + m])
+    return GMM(means, cov, torch.linalg.cholesky(cov), Q[:, k - 1 : k - 1 + m])
 
 
 def _draw(gmm: GMM, comp: Tensor, g: torch.Generator | None) -> Tensor:
@@ -165,8 +165,7 @@ def sample_pairs(gmm: GMM, n: int, *, noise: float = 0.0, generator: torch.Gener
     return _draw(gmm, c, generator), _draw(gmm, _coupled(c, gmm.k, noise, generator), generator), c
 
 
-def sample_multimodal(gmm_x: GMM, gmm_y: GMM, n: int, *, noise: float = 0.0,
-                      generator: torch.Generator | None = None):
+def sample_multimodal(gmm_x: GMM, gmm_y: GMM, n: int, *, noise: float = 0.0, generator: torch.Generator | None = None):
     """n pairs (x, y) of two modalities sharing the component (y's component is redrawn with probability
     ``noise``), with the labels of x."""
     if gmm_x.k != gmm_y.k:
@@ -257,7 +256,7 @@ def principal_angles(A, B) -> np.ndarray:
 
 def _adam(params: list[Tensor], grads: list[Tensor], state: dict, lr: float, t: int) -> list[Tensor]:
     out = []
-    for i, (p, g) in enumerate(zip(params, grads)):
+    for i, (p, g) in enumerate(zip(params, grads, strict=False)):
         m, v = state.setdefault(i, (torch.zeros_like(p), torch.zeros_like(p)))
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
@@ -289,12 +288,22 @@ class TrainedEncoder:
         return {"weights": [w.tolist() for w in self.weights], "losses": self.losses, "steps": self.steps}
 
 
-def _train(views: list[Tensor], dim: int, loss_fn, *, steps: int, batch: int, lr: float, tau: float,
-           generator: torch.Generator | None) -> TrainedEncoder:
+def _train(
+    views: list[Tensor],
+    dim: int,
+    loss_fn,
+    *,
+    steps: int,
+    batch: int,
+    lr: float,
+    tau: float,
+    generator: torch.Generator | None,
+) -> TrainedEncoder:
     n = views[0].shape[0]
     encoders = views[:1] if loss_fn is None else views  # InfoNCE: one encoder for both views; CLIP: one each
-    Ws = [torch.randn(dim, v.shape[1], generator=generator, dtype=torch.float64) / math.sqrt(v.shape[1])
-          for v in encoders]
+    Ws = [
+        torch.randn(dim, v.shape[1], generator=generator, dtype=torch.float64) / math.sqrt(v.shape[1]) for v in encoders
+    ]
     state: dict = {}
     losses, acc = [], 0.0
     for t in range(1, steps + 1):
@@ -324,7 +333,10 @@ def clip_loss(U: Tensor, V: Tensor, tau: float = 0.5) -> Tensor:
     from .losses import get_loss
 
     infonce = get_loss("infonce")
-    return 0.5 * (infonce(U.unsqueeze(0), V.unsqueeze(0), tau=tau) + infonce(V.unsqueeze(0), U.unsqueeze(0), tau=tau)).sum()
+    return (
+        0.5
+        * (infonce(U.unsqueeze(0), V.unsqueeze(0), tau=tau) + infonce(V.unsqueeze(0), U.unsqueeze(0), tau=tau)).sum()
+    )
 
 
 def _check_training(X, Xp, dim, steps, batch, lr, tau, name_p="Xp"):
@@ -338,8 +350,17 @@ def _check_training(X, Xp, dim, steps, batch, lr, tau, name_p="Xp"):
     return X, Xp, dim, steps, min(batch, X.shape[0]), _positive(lr, "lr"), _positive(tau, "tau")
 
 
-def train_infonce_encoder(X, Xp, dim: int, *, steps: int = 600, batch: int = 256, lr: float = 0.02,
-                          tau: float = 0.5, generator: torch.Generator | None = None) -> TrainedEncoder:
+def train_infonce_encoder(
+    X,
+    Xp,
+    dim: int,
+    *,
+    steps: int = 600,
+    batch: int = 256,
+    lr: float = 0.02,
+    tau: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> TrainedEncoder:
     """One linear encoder A (dim × D), embeddings A x/‖A x‖, trained on the pairs (X, X') with the registered
     ``infonce`` loss (mini-batches of ``batch`` pairs, Adam)."""
     X, Xp, dim, steps, batch, lr, tau = _check_training(X, Xp, dim, steps, batch, lr, tau)
@@ -348,8 +369,17 @@ def train_infonce_encoder(X, Xp, dim: int, *, steps: int = 600, batch: int = 256
     return _train([X, Xp], dim, None, steps=steps, batch=batch, lr=lr, tau=tau, generator=generator)
 
 
-def train_clip_encoders(X, Y, dim: int, *, steps: int = 600, batch: int = 256, lr: float = 0.02, tau: float = 0.5,
-                        generator: torch.Generator | None = None) -> TrainedEncoder:
+def train_clip_encoders(
+    X,
+    Y,
+    dim: int,
+    *,
+    steps: int = 600,
+    batch: int = 256,
+    lr: float = 0.02,
+    tau: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> TrainedEncoder:
     """Two linear encoders A (dim × D₁), B (dim × D₂) trained on the pairs (x_i, y_i) with :func:`clip_loss`."""
     X, Y, dim, steps, batch, lr, tau = _check_training(X, Y, dim, steps, batch, lr, tau, "Y")
     return _train([X, Y], dim, clip_loss, steps=steps, batch=batch, lr=lr, tau=tau, generator=generator)
@@ -359,7 +389,9 @@ def train_clip_encoders(X, Y, dim: int, *, steps: int = 600, batch: int = 256, l
 # clustering
 
 
-def kmeans(Z, k: int, *, restarts: int = 5, iterations: int = 100, generator: torch.Generator | None = None) -> np.ndarray:
+def kmeans(
+    Z, k: int, *, restarts: int = 5, iterations: int = 100, generator: torch.Generator | None = None
+) -> np.ndarray:
     """Lloyd's k-means with k-means++ seeding, best of ``restarts`` (lowest within-cluster sum of squares)."""
     Z = _array(Z, "Z", 2)
     k = _int(k, "k", 2)

@@ -309,7 +309,8 @@ class PairHistogram:
         value = float(logsumexp(2.0 * t * (a - 1.0), b=mid)) - math.log(self.n)
         return value, 0.5 * rel  # |log(true) − log(mid)| ≤ (rel/2)/(1 − rel/2) ≈ rel/2
 
-    def coarse(self, nbins: int = 80, lo: float | None = None, hi: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def coarse(self, nbins: int = 80, lo: float | None = None,
+               hi: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(edges, counts) on at most ``nbins`` bins covering [lo, hi] (default: the data's range), made of
         whole level-1 bins (so counts are exact)."""
         K, h = self.bins, self.width
@@ -345,9 +346,16 @@ def _pair_histogram(U: Tensor, K: int, tile: int) -> PairHistogram:
             job = pool.submit(torch.bincount, idx, frac, K)
             counts += torch.bincount(idx, minlength=K)
             positions += job.result()
-    return PairHistogram(d=d, n=M * (M - 1) // 2, bins=K, counts=counts.cpu().numpy(),
-                         positions=positions.cpu().numpy(), min=stream.min, max=stream.max,
-                         seconds=time.perf_counter() - t0)
+    return PairHistogram(
+        d=d,
+        n=M * (M - 1) // 2,
+        bins=K,
+        counts=counts.cpu().numpy(),
+        positions=positions.cpu().numpy(),
+        min=stream.min,
+        max=stream.max,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 class _Pool:
@@ -371,7 +379,13 @@ def _check_tile(tile) -> int:
 
 
 def _check_bins(bins) -> int:
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2 or bins & (bins - 1) or bins > 1 << 30:
+    if (
+        isinstance(bins, bool)
+        or not isinstance(bins, (int, np.integer))
+        or bins < 2
+        or bins & (bins - 1)
+        or bins > 1 << 30
+    ):
         raise ArgumentError(f"bins: expected a power of two between 2 and 2^30, got {bins!r}")
     return int(bins)
 
@@ -459,12 +473,12 @@ def _chord_brackets(Fl, Fr, L0, c, T, n, width):
     L = L0[:, None] + (cum - c) / n
     H = L0[:, None] + cum / n
     intF = width * 0.5 * (Fl + Fr)
-    I = width * (L + (c - T) / n) - intF
+    J = width * (L + (c - T) / n) - intF
     dF = Fr - Fl
     safe = np.where(dF > 0, dF, 1.0)
     pos = L >= Fr
     neg = H <= Fl
-    lower = np.abs(I)
+    lower = np.abs(J)
     upper = lower.copy()
     cross = ~(pos | neg)
     # crossing with no inner product inside: F_emp = L constant, exact for the chord (two triangles)
@@ -477,14 +491,23 @@ def _chord_brackets(Fl, Fr, L0, c, T, n, width):
     full = cross & (c > 0)
     A = np.where(L <= Fl, intF - width * L, np.where(L >= Fr, 0.0, width * (Fr - L) ** 2 / (2 * safe)))
     B = np.where(H >= Fr, width * H - intF, np.where(H <= Fl, 0.0, width * (H - Fl) ** 2 / (2 * safe)))
-    up = np.maximum(np.minimum(I + 2 * A, -I + 2 * B), lower)
+    up = np.maximum(np.minimum(J + 2 * A, -J + 2 * B), lower)
     upper = np.where(full, up, upper)
     return lower.sum(axis=1), upper.sum(axis=1)
 
 
-def w1_uniform(U, *, method: str = "auto", bins: int = DEFAULT_BINS, tile: int = DEFAULT_TILE,
-               refine: bool = True, rtol: float = 1e-6, max_subbins: int = MAX_SUBBINS,
-               histogram: PairHistogram | None = None, atol: float = 0.0) -> W1Result:
+def w1_uniform(
+    U,
+    *,
+    method: str = "auto",
+    bins: int = DEFAULT_BINS,
+    tile: int = DEFAULT_TILE,
+    refine: bool = True,
+    rtol: float = 1e-6,
+    max_subbins: int = MAX_SUBBINS,
+    histogram: PairHistogram | None = None,
+    atol: float = 0.0,
+) -> W1Result:
     """W1 between the empirical law of u_i·u_j (i<j) and the law of x·y under the uniform measure on
     S^{d−1}, d = U.shape[1].  See the module docstring for what is exact.
 
@@ -500,8 +523,17 @@ def w1_uniform(U, *, method: str = "auto", bins: int = DEFAULT_BINS, tile: int =
         raise ArgumentError(f"rtol: expected a number >= 0, got {rtol!r}")
     if not (isinstance(atol, (int, float)) and atol >= 0):
         raise ArgumentError(f"atol: expected a number >= 0, got {atol!r}")
-    return _w1(U, method, _check_bins(bins), _check_tile(tile), bool(refine), float(rtol), int(max_subbins), histogram,
-               float(atol))
+    return _w1(
+        U,
+        method,
+        _check_bins(bins),
+        _check_tile(tile),
+        bool(refine),
+        float(rtol),
+        int(max_subbins),
+        histogram,
+        float(atol),
+    )
 
 
 def _upper_inner_products(U: Tensor) -> np.ndarray:
@@ -511,8 +543,17 @@ def _upper_inner_products(U: Tensor) -> np.ndarray:
     return (U @ U.T)[iu[0], iu[1]].cpu().numpy()
 
 
-def _w1(U: Tensor, method: str, K: int, tile: int, refine: bool, rtol: float, max_subbins: int,
-        histogram: PairHistogram | None, atol: float = 0.0) -> W1Result:
+def _w1(
+    U: Tensor,
+    method: str,
+    K: int,
+    tile: int,
+    refine: bool,
+    rtol: float,
+    max_subbins: int,
+    histogram: PairHistogram | None,
+    atol: float = 0.0,
+) -> W1Result:
     t0 = time.perf_counter()
     M, d = U.shape
     n = M * (M - 1) // 2
@@ -538,12 +579,15 @@ def _w1(U: Tensor, method: str, K: int, tile: int, refine: bool, rtol: float, ma
     cr = np.nonzero(sign == 0)[0]
     empty = cr[c[cr] == 0]
     if empty.size:
-        exact += float(_exact_constant_level(L[empty], e[empty], e[empty + 1], Fe[empty], Fe[empty + 1],
-                                             Ge[empty], Ge[empty + 1], d).sum())
+        exact += float(
+            _exact_constant_level(
+                L[empty], e[empty], e[empty + 1], Fe[empty], Fe[empty + 1], Ge[empty], Ge[empty + 1], d
+            ).sum()
+        )
     X = cr[c[cr] > 0]  # bins to bracket (and refine)
     # chord error: ∫_a^b |F − chord| ≤ max|f'| h³/12; where f' is unbounded (d = 2, 4 next to ±1) the
     # few bins concerned are bracketed with the exact F instead (_exact_brackets)
-    eta = _max_abs_pdf_derivative(e[X], e[X + 1], d) * h ** 3 / 12.0
+    eta = _max_abs_pdf_derivative(e[X], e[X + 1], d) * h**3 / 12.0
     crude = ~np.isfinite(eta)
 
     def brackets(sub_c, sub_T, R):
@@ -552,10 +596,17 @@ def _w1(U: Tensor, method: str, K: int, tile: int, refine: bool, rtol: float, ma
         t = np.arange(R + 1) / R
         step = max(1, (1 << 18) // R)  # bounded temporaries
         for s0 in range(0, X.size, step):
-            k = X[s0:s0 + step]
+            k = X[s0 : s0 + step]
             Fsub = Fe[k][:, None] + (Fe[k + 1] - Fe[k])[:, None] * t[None, :]
-            lo[s0:s0 + step], up[s0:s0 + step] = _chord_brackets(
-                Fsub[:, :-1], Fsub[:, 1:], L[k], sub_c[s0:s0 + step].astype(np.float64), sub_T[s0:s0 + step], n, h / R)
+            lo[s0 : s0 + step], up[s0 : s0 + step] = _chord_brackets(
+                Fsub[:, :-1],
+                Fsub[:, 1:],
+                L[k],
+                sub_c[s0 : s0 + step].astype(np.float64),
+                sub_T[s0 : s0 + step],
+                n,
+                h / R,
+            )
         lo = np.maximum(lo - eta, 0.0)
         up = up + eta
         for i in np.nonzero(crude)[0]:
@@ -581,8 +632,20 @@ def _w1(U: Tensor, method: str, K: int, tile: int, refine: bool, rtol: float, ma
             R = 0
     lower = max(lower, 0.0)
     upper = max(upper, lower)
-    return W1Result(0.5 * (lower + upper), 0.5 * (upper - lower), lower, upper, d, n, "histogram", bins=K,
-                    refine=R, crossing_bins=int(X.size), seconds=time.perf_counter() - t0, note=note)
+    return W1Result(
+        0.5 * (lower + upper),
+        0.5 * (upper - lower),
+        lower,
+        upper,
+        d,
+        n,
+        "histogram",
+        bins=K,
+        refine=R,
+        crossing_bins=int(X.size),
+        seconds=time.perf_counter() - t0,
+        note=note,
+    )
 
 
 def _exact_brackets(a: float, width: float, c, T, L0: float, n: int, d: int) -> tuple[float, float]:
@@ -597,13 +660,15 @@ def _exact_brackets(a: float, width: float, c, T, L0: float, n: int, d: int) -> 
     cum = np.cumsum(c)
     L = L0 + (cum - c) / n
     H = L0 + cum / n
-    I = width * (L + (c - np.asarray(T)) / n) - (Ge[1:] - Ge[:-1])
-    lower = np.abs(I)
+    J = width * (L + (c - np.asarray(T)) / n) - (Ge[1:] - Ge[:-1])
+    lower = np.abs(J)
     upper = lower.copy()
     cross = ~((L >= Fe[1:]) | (H <= Fe[:-1]))
     empty = np.nonzero(cross & (c == 0))[0]
     if empty.size:
-        v = _exact_constant_level(L[empty], e[empty], e[empty + 1], Fe[empty], Fe[empty + 1], Ge[empty], Ge[empty + 1], d)
+        v = _exact_constant_level(
+            L[empty], e[empty], e[empty + 1], Fe[empty], Fe[empty + 1], Ge[empty], Ge[empty + 1], d
+        )
         lower[empty] = upper[empty] = v
     full = cross & (c > 0)
     upper[full] = np.maximum(width * (np.maximum(H, Fe[1:]) - np.minimum(L, Fe[:-1])), lower)[full]
@@ -677,8 +742,18 @@ class Metrics:
         return {k: _jsonable(v) for k, v in out.items()}
 
 
-def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = DEFAULT_TILE,
-            refine: bool = True, rtol: float = 1e-6, atol: float = W1_ATOL, hist_bins: int = 80) -> Metrics:
+def metrics(
+    U,
+    V=None,
+    *,
+    t: float = 2.0,
+    bins: int = DEFAULT_BINS,
+    tile: int = DEFAULT_TILE,
+    refine: bool = True,
+    rtol: float = 1e-6,
+    atol: float = W1_ATOL,
+    hist_bins: int = 80,
+) -> Metrics:
     """Alignment (when V is given), uniformity, effective rank and W1 of the embeddings U (unit rows).
 
     One streaming pass over the Gram tiles gives the uniformity, the inner-product histogram and the
@@ -702,12 +777,15 @@ def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = 
         sq = ((U - V) ** 2).sum(dim=1).cpu().numpy()
         al = float(sq.mean())
         top = float(sq.max())
-        counts, edges = np.histogram(sq, bins=min(60, max(10, int(math.sqrt(M)))), range=(0.0, top if top > 1e-6 else 1e-6))
+        counts, edges = np.histogram(
+            sq, bins=min(60, max(10, int(math.sqrt(M)))), range=(0.0, top if top > 1e-6 else 1e-6)
+        )
         al_hist = {"edges": edges.tolist(), "counts": counts.tolist()}
     sv = torch.linalg.svdvals(U).cpu().numpy()
     er = _effective_rank_of(sv)
-    common = dict(M=M, d=d, n_pairs=n, effective_rank=er, alignment=al, singular_values=sv.tolist(),
-                  alignment_histogram=al_hist)
+    common = dict(
+        M=M, d=d, n_pairs=n, effective_rank=er, alignment=al, singular_values=sv.tolist(), alignment_histogram=al_hist
+    )
     if n <= SORT_PAIRS:
         x = np.clip(_upper_inner_products(U), -1.0, 1.0)
         # log mean exp(−t‖u−v‖²) = log mean exp(2t(x − 1)), by log-sum-exp: exact up to round-off
@@ -719,20 +797,34 @@ def metrics(U, V=None, *, t: float = 2.0, bins: int = DEFAULT_BINS, tile: int = 
         # (off-centre by 1% so that the single value falls inside a bin, not on the edge between two)
         rng = (lo, hi) if hi - lo > 1e-3 else (max(-1.0, mid - 0.0101), min(1.0, mid + 0.0099))
         counts, edges = np.histogram(x, bins=hist_bins, range=rng)
-        return Metrics(uniformity=uni, uniformity_error=0.0, w1=W1Result(v, 0.0, v, v, d, n, "sorted"),
-                       min_inner_product=lo, max_inner_product=hi, mean_inner_product=float(x.mean()),
-                       histogram={"edges": edges.tolist(), "counts": counts.tolist()},
-                       seconds=time.perf_counter() - t0, **common)
+        return Metrics(
+            uniformity=uni,
+            uniformity_error=0.0,
+            w1=W1Result(v, 0.0, v, v, d, n, "sorted"),
+            min_inner_product=lo,
+            max_inner_product=hi,
+            mean_inner_product=float(x.mean()),
+            histogram={"edges": edges.tolist(), "counts": counts.tolist()},
+            seconds=time.perf_counter() - t0,
+            **common,
+        )
     ph = _pair_histogram(U, K, tile)
     uni, uni_err = ph.uniformity(t)
     w1 = _w1(U, "histogram", K, tile, refine, rtol, MAX_SUBBINS, ph, float(atol))
     edges, counts = ph.coarse(hist_bins)
     s = U.sum(dim=0)
     mean_ip = float(((s @ s) - M) / (2 * n))  # Σ_{i<j} u_i·u_j = (‖Σu‖² − M)/2 for unit rows
-    return Metrics(uniformity=uni, uniformity_error=uni_err, w1=w1, min_inner_product=ph.min,
-                   max_inner_product=ph.max, mean_inner_product=mean_ip,
-                   histogram={"edges": edges.tolist(), "counts": counts.tolist()},
-                   seconds=time.perf_counter() - t0, **common)
+    return Metrics(
+        uniformity=uni,
+        uniformity_error=uni_err,
+        w1=w1,
+        min_inner_product=ph.min,
+        max_inner_product=ph.max,
+        mean_inner_product=mean_ip,
+        histogram={"edges": edges.tolist(), "counts": counts.tolist()},
+        seconds=time.perf_counter() - t0,
+        **common,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -787,10 +879,23 @@ def nearest_configurations(U, *, max_points: int = CONFIG_MAX_POINTS, tol: float
     return out
 
 
-__all__ = ["alignment", "effective_rank", "metrics", "Metrics", "nearest_configurations",
-           "ConfigurationDistance", "w1_uniform", "W1Result", "pair_histogram",
-           "PairHistogram", "as_points", "uniform_inner_product_cdf", "uniform_inner_product_pdf",
-           "uniform_inner_product_antiderivative", "uniform_inner_product_quantile"]
+__all__ = [
+    "alignment",
+    "effective_rank",
+    "metrics",
+    "Metrics",
+    "nearest_configurations",
+    "ConfigurationDistance",
+    "w1_uniform",
+    "W1Result",
+    "pair_histogram",
+    "PairHistogram",
+    "as_points",
+    "uniform_inner_product_cdf",
+    "uniform_inner_product_pdf",
+    "uniform_inner_product_antiderivative",
+    "uniform_inner_product_quantile",
+]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -812,8 +917,9 @@ def analyze(path: str, pairs: str | None = None, key: str | None = None, seed: i
         V, more = load_embeddings(pairs, key)
         notes += more
         if V.shape != U.shape:
-            raise ArgumentError(f"{pairs}: shape {V.shape} differs from {path}'s {U.shape}; "
-                                "--pairs needs one positive per row of EMB")
+            raise ArgumentError(
+                f"{pairs}: shape {V.shape} differs from {path}'s {U.shape}; --pairs needs one positive per row of EMB"
+            )
         V, note = normalise(pairs, V)
         notes += [note] if note else []
     Ut = torch.from_numpy(U)
@@ -836,15 +942,25 @@ def _projection(U, V, seed: int) -> dict:
     if M > SAMPLE_POINTS:
         idx = np.sort(np.random.default_rng(seed).choice(M, SAMPLE_POINTS, replace=False))
     if d <= 3:
-        return {"kind": "sphere" if d == 3 else "circle", "index": idx.tolist(), "U": U[idx].tolist(),
-                "V": None if V is None else V[idx].tolist(), "explained": None}
+        return {
+            "kind": "sphere" if d == 3 else "circle",
+            "index": idx.tolist(),
+            "U": U[idx].tolist(),
+            "V": None if V is None else V[idx].tolist(),
+            "explained": None,
+        }
     allp = U if V is None else np.vstack([U, V])
     mean = allp.mean(0)
     _, sv, vt = np.linalg.svd(allp - mean, full_matrices=False)
-    var = sv ** 2 / max(float((sv ** 2).sum()), 1e-300)
+    var = sv**2 / max(float((sv**2).sum()), 1e-300)
     P = vt[:2].T
-    return {"kind": "pca", "index": idx.tolist(), "U": ((U[idx] - mean) @ P).tolist(),
-            "V": None if V is None else ((V[idx] - mean) @ P).tolist(), "explained": var[:2].tolist()}
+    return {
+        "kind": "pca",
+        "index": idx.tolist(),
+        "U": ((U[idx] - mean) @ P).tolist(),
+        "V": None if V is None else ((V[idx] - mean) @ P).tolist(),
+        "explained": var[:2].tolist(),
+    }
 
 
 def finite_metrics(r: dict) -> list[str]:

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import ArgumentError
-from .validators import require_int
 from .losses.alphacl import alpha_energy
+from .validators import require_int
 
 Tensor = torch.Tensor
 
@@ -115,12 +115,12 @@ def deep_linear_gradient(weights: list[Tensor], C: Tensor) -> list[Tensor]:
     W = product(weights)
     WC = 0.5 * W @ (C + C.transpose(-1, -2))
     grads = []
-    for l in range(len(weights)):
+    for layer in range(len(weights)):
         G = WC
-        if l + 1 < len(weights):
-            G = product(weights[l + 1:]).transpose(-1, -2) @ G
-        if l > 0:
-            G = G @ product(weights[:l]).transpose(-1, -2)
+        if layer + 1 < len(weights):
+            G = product(weights[layer + 1:]).transpose(-1, -2) @ G
+        if layer > 0:
+            G = G @ product(weights[:layer]).transpose(-1, -2)
         grads.append(G)
     return grads
 
@@ -131,7 +131,7 @@ def _frobenius(W: Tensor) -> Tensor:
 
 def tangent(weights: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
     """Project Euclidean gradients onto the tangent spaces of the unit Frobenius spheres of the layers."""
-    return [G - (G * W).sum((-2, -1), keepdim=True) * W for W, G in zip(weights, grads)]
+    return [G - (G * W).sum((-2, -1), keepdim=True) * W for W, G in zip(weights, grads, strict=False)]
 
 
 def random_layers(dims, restarts: int | None = None, *, generator: torch.Generator | None = None) -> list[Tensor]:
@@ -208,12 +208,12 @@ def max_player(C, dims, *, restarts: int = 50, max_steps: int = 20000, lr: float
     Ws = [w.clone() for w in weights] if weights is not None else random_layers(dims, restarts, generator=generator)
     step = lr / scale
     it = 0
-    for it in range(1, max_steps + 1):
+    for it in range(1, max_steps + 1):  # noqa: B007 (it counts the steps taken; read after the loop)
         R = tangent(Ws, deep_linear_gradient(Ws, C))
         gnorm = torch.sqrt(sum(r.pow(2).sum((-2, -1)) for r in R)) / scale
         if bool((gnorm <= tol).all()):
             break
-        Ws = [W + step * r for W, r in zip(Ws, R)]
+        Ws = [W + step * r for W, r in zip(Ws, R, strict=False)]
         Ws = [W / _frobenius(W) for W in Ws]
     R = tangent(Ws, deep_linear_gradient(Ws, C))
     gnorm = torch.sqrt(sum(r.pow(2).sum((-2, -1)) for r in R)) / scale
@@ -319,7 +319,7 @@ def relu_fixed_point(X, Xp, alpha, hidden: int | None = None, *, W1=None, W2=Non
             raise ArgumentError(f"W2: expected {W1.shape[0]} columns (hidden nodes), got shape {tuple(W2.shape)}")
     max_steps = _int(max_steps, "max_steps", 1)
     it = 0
-    for it in range(1, max_steps + 1):
+    for it in range(1, max_steps + 1):  # noqa: B007 (it counts the steps taken; read after the loop)
         if W2 is None:  # the gradient in closed form: node k's is C_k w_k (the autograd one is checked below)
             Cs = gated_covariances(W1, X, Xp, alpha)
             G = torch.einsum("kab,kb->ka", Cs, W1)
@@ -339,4 +339,5 @@ def relu_fixed_point(X, Xp, alpha, hidden: int | None = None, *, W1=None, W2=Non
     ev = torch.linalg.eigvalsh(Cs).flip(-1)
     s = torch.linalg.svdvals(W1)
     return ReluFixedPoint(W1, E, gn, gn <= tol, it, float(Z.abs().min()), s, int((s > RANK_RTOL * s[0]).sum()),
-                          ev.tolist(), [float(w @ Ck @ w) for w, Ck in zip(W1, Cs)], time.perf_counter() - t0)
+                          ev.tolist(), [float(w @ Ck @ w) for w, Ck in zip(W1, Cs, strict=False)],
+                          time.perf_counter() - t0)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
-from .errors import ArgumentError
 from . import derivatives, sphere
+from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
 from .results import StopReason, jsonable_params
 from .tolerances import tolerances
@@ -106,19 +107,35 @@ class SolveResult:
 
     def to_dict(self, include_points: bool = True, include_history: bool = True) -> dict:
         out: dict[str, Any] = {
-            "loss": self.loss, "M": self.M, "d": self.d, "params": jsonable_params(self.params), "kind": self.kind,
-            "restarts": self.restarts, "best": self.best,
-            "values": self.values.tolist(), "grad_norms": self.grad_norms.tolist(),
-            "iterations": self.iterations.tolist(), "converged": self.converged.tolist(),
-            "stop_reasons": list(self.stop_reasons), "phase_switch": self.phase_switch,
-            "hessian_vector_products": self.hessian_vector_products, "hessian_method": self.hessian_method,
-            "notes": list(self.notes), "seconds": self.seconds, "tol": self.tol, "seed": self.seed, "dtype": self.dtype, "device": self.device,
+            "loss": self.loss,
+            "M": self.M,
+            "d": self.d,
+            "params": jsonable_params(self.params),
+            "kind": self.kind,
+            "restarts": self.restarts,
+            "best": self.best,
+            "values": self.values.tolist(),
+            "grad_norms": self.grad_norms.tolist(),
+            "iterations": self.iterations.tolist(),
+            "converged": self.converged.tolist(),
+            "stop_reasons": list(self.stop_reasons),
+            "phase_switch": self.phase_switch,
+            "hessian_vector_products": self.hessian_vector_products,
+            "hessian_method": self.hessian_method,
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+            "tol": self.tol,
+            "seed": self.seed,
+            "dtype": self.dtype,
+            "device": self.device,
         }
         if include_points:
             out["points"] = self.points.tolist()
         if include_history:
-            out["history"] = {"values": self.history_values.T.tolist(),
-                              "grad_norms": self.history_grad_norms.T.tolist()}
+            out["history"] = {
+                "values": self.history_values.T.tolist(),
+                "grad_norms": self.history_grad_norms.T.tolist(),
+            }
         return out
 
 
@@ -145,7 +162,7 @@ def available_memory() -> int:
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return 64 * 2 ** 30
+        return 64 * 2**30
 
 
 def memory_estimate(n_points: int, d: int, restarts: int, dtype=torch.float64) -> int:
@@ -159,8 +176,10 @@ def check_memory(n_points: int, d: int, restarts: int, dtype=torch.float64) -> N
     anything is allocated, rather than a memory error half-way."""
     need, have = memory_estimate(n_points, d, restarts, dtype), available_memory()
     if need > have:
-        raise ArgumentError(f"M, d, restarts: {n_points} points in R^{d} with {restarts} restarts need ~{_bytes(need)} "
-                            f"(a few N×N matrices per restart), this machine has {_bytes(have)}; lower M or --restarts")
+        raise ArgumentError(
+            f"M, d, restarts: {n_points} points in R^{d} with {restarts} restarts need ~{_bytes(need)} "
+            f"(a few N×N matrices per restart), this machine has {_bytes(have)}; lower M or --restarts"
+        )
 
 
 def _bytes(n: float) -> str:
@@ -252,12 +271,25 @@ class SolverOptions:
 DEFAULT_OPTIONS = SolverOptions()
 
 
-def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[str, Any] | None = None,
-          restarts: int = 8, seed: int = 0, dtype: str | torch.dtype = torch.float64,
-          device: str | torch.device | None = "cpu", tol: float | None = None, x0: Tensor | None = None,
-          max_first_order: int | None = None, max_trust_region: int | None = None, switch_step: float | None = None,
-          max_inner: int | None = None, progress: Callable[[int, Tensor], None] | None = None,
-          options: SolverOptions | None = None) -> SolveResult:
+def solve(
+    loss: str | LossSpec | Callable,
+    M: int,
+    d: int,
+    *,
+    params: Mapping[str, Any] | None = None,
+    restarts: int = 8,
+    seed: int = 0,
+    dtype: str | torch.dtype = torch.float64,
+    device: str | torch.device | None = "cpu",
+    tol: float | None = None,
+    x0: Tensor | None = None,
+    max_first_order: int | None = None,
+    max_trust_region: int | None = None,
+    switch_step: float | None = None,
+    max_inner: int | None = None,
+    progress: Callable[[int, Tensor], None] | None = None,
+    options: SolverOptions | None = None,
+) -> SolveResult:
     """Minimise ``loss`` over M pairs (or M points, for energies) on S^{d-1} from ``restarts`` random starts.
 
     Parameters are validated against the loss's metadata (ValueError names the argument and the range).
@@ -303,14 +335,29 @@ def solve(loss: str | LossSpec | Callable, M: int, d: int, *, params: Mapping[st
     seconds = time.perf_counter() - t0
 
     return SolveResult(
-        loss=spec.name, M=M, d=d, params=p, kind=spec.kind, points=state.x.detach().to("cpu", torch.float64),
-        values=state.value.detach().cpu().double(), grad_norms=state.gnorm.detach().cpu().double(),
-        iterations=state.iters.cpu(), converged=state.converged().cpu(),
-        stops=state.reasons(), history_values=torch.stack(state.hist_v).cpu().double(),
-        history_grad_norms=torch.stack(state.hist_g).cpu().double(), phase_switch=switch, seconds=seconds,
-        tol=tol, seed=seed, dtype=str(dtype).replace("torch.", ""), device=str(dev),
-        hessian_vector_products=state.n_hvp, hessian_method=state.hess_method,
-        notes=[state.hess_reason] if state.hess_reason else [])
+        loss=spec.name,
+        M=M,
+        d=d,
+        params=p,
+        kind=spec.kind,
+        points=state.x.detach().to("cpu", torch.float64),
+        values=state.value.detach().cpu().double(),
+        grad_norms=state.gnorm.detach().cpu().double(),
+        iterations=state.iters.cpu(),
+        converged=state.converged().cpu(),
+        stops=state.reasons(),
+        history_values=torch.stack(state.hist_v).cpu().double(),
+        history_grad_norms=torch.stack(state.hist_g).cpu().double(),
+        phase_switch=switch,
+        seconds=seconds,
+        tol=tol,
+        seed=seed,
+        dtype=str(dtype).replace("torch.", ""),
+        device=str(dev),
+        hessian_vector_products=state.n_hvp,
+        hessian_method=state.hess_method,
+        notes=[state.hess_reason] if state.hess_reason else [],
+    )
 
 
 def _with_overrides(options: SolverOptions, max_first_order, max_trust_region, switch_step, max_inner) -> SolverOptions:
@@ -325,15 +372,25 @@ def _with_overrides(options: SolverOptions, max_first_order, max_trust_region, s
         tr["max_inner"] = max_inner
     if not fo and not tr:
         return options
-    return replace(options, first_order=replace(options.first_order, **fo),
-                   trust_region=replace(options.trust_region, **tr))
+    return replace(
+        options, first_order=replace(options.first_order, **fo), trust_region=replace(options.trust_region, **tr)
+    )
 
 
 class _Solver:
     """Mutable state of one batched solve (kept out of the public API)."""
 
-    def __init__(self, f, x: Tensor, *, tol: float, eps: float, progress=None, fused=None,
-                 options: SolverOptions = DEFAULT_OPTIONS):
+    def __init__(
+        self,
+        f,
+        x: Tensor,
+        *,
+        tol: float,
+        eps: float,
+        progress=None,
+        fused=None,
+        options: SolverOptions = DEFAULT_OPTIONS,
+    ):
         self.options = options
         self.STEP_TOL = options.trust_region.step_tol
         self.f = f
@@ -367,7 +424,9 @@ class _Solver:
             return self.fused.value_grad(x)
         val, eg, _ = sphere.value_and_egrad(self.f, x)
         if val.shape != (x.shape[0],):
-            raise ArgumentError(f"loss returned shape {tuple(val.shape)}, expected one value per restart ({x.shape[0]},)")
+            raise ArgumentError(
+                f"loss returned shape {tuple(val.shape)}, expected one value per restart ({x.shape[0]},)"
+            )
         return val.detach(), eg.detach()
 
     def _values(self, x: Tensor) -> Tensor:
@@ -476,8 +535,9 @@ class _Solver:
                 gn_norm = sphere.norm(gn).clamp_min(1e-300)
                 usable = (sy > 0) & torch.isfinite(bb) & (bb > 0)
                 bb_est[good] = torch.where(usable, bb, torch.full_like(bb, math.inf))
-                step[good] = torch.where(usable, torch.minimum(bb, o.max_rad * rad / gn_norm),
-                                         o.initial_rad * rad / gn_norm)
+                step[good] = torch.where(
+                    usable, torch.minimum(bb, o.max_rad * rad / gn_norm), o.initial_rad * rad / gn_norm
+                )
                 bb_count[good] += 1
                 backtracks[good] = 0
                 q_new = eta_zh * Q[good] + 1.0
@@ -524,24 +584,36 @@ class _Solver:
             if model is None:
                 if not probed:  # once per solve: does autograd give a correct second derivative?
                     probed = True
-                    self.hess_method, self.hess_reason = ((fused_method, "") if self.fused is not None else
-                                                          derivatives.choose_method(self.f, self.x))
+                    self.hess_method, self.hess_reason = (
+                        (fused_method, "") if self.fused is not None else derivatives.choose_method(self.f, self.x)
+                    )
                 model = self._model(self.x)
             g = model.rgrad
             # Once the gradient is below tol the inner solve is made accurate (residual 1e-6 ‖g‖): the step is
             # then the true Newton step, whose length bounds the distance to the minimiser.
             polish = self.gnorm <= self.tol
-            eta, h_eta, hit_boundary, n_inner = _truncated_cg(model, g, delta, active, max_inner, floor=floor,
-                                                               accurate=polish, theta=o.cg_theta, kappa=o.cg_kappa,
-                                                               accurate_residual=o.cg_accurate)
+            eta, h_eta, hit_boundary, n_inner = _truncated_cg(
+                model,
+                g,
+                delta,
+                active,
+                max_inner,
+                floor=floor,
+                accurate=polish,
+                theta=o.cg_theta,
+                kappa=o.cg_kappa,
+                accurate_residual=o.cg_accurate,
+            )
             self.n_hvp += n_inner
             if self.hess_method == derivatives.AUTOGRAD and bool((active & ~torch.isfinite(sphere.norm(h_eta))).any()):
                 # the second derivative is not finite here although the gradient is (e.g. a norm of u_i − v_i
                 # at u_i = v_i): go on with differences of the gradient
                 self.hess_method = derivatives.DIFFERENCES
-                self.hess_reason = ("the autograd second derivative is not finite at an iterate where the gradient is; "
-                                    "Hessian-vector products by " + derivatives.describe(derivatives.DIFFERENCES,
-                                                                                      derivatives.step(self.x.dtype)))
+                self.hess_reason = (
+                    "the autograd second derivative is not finite at an iterate where the gradient is; "
+                    "Hessian-vector products by "
+                    + derivatives.describe(derivatives.DIFFERENCES, derivatives.step(self.x.dtype))
+                )
                 model = None
                 continue
             newton = polish & ~hit_boundary
@@ -585,7 +657,9 @@ class _Solver:
             self._record(active)
 
     def _model(self, x: Tensor):
-        return self.fused.model(x) if self.hess_method == fused_method else derivatives.model(self.f, x, self.hess_method)
+        return (
+            self.fused.model(x) if self.hess_method == fused_method else derivatives.model(self.f, x, self.hess_method)
+        )
 
     def reasons(self) -> list[StopReason]:
         out = []
@@ -605,9 +679,18 @@ class _Solver:
         return out
 
 
-def _truncated_cg(model: sphere.SecondOrderModel, g: Tensor, delta: Tensor, active: Tensor, max_inner: int,
-                  floor: Tensor, accurate: Tensor | None = None, theta: float = 1.0, kappa: float = 0.1,
-                  accurate_residual: float = 1e-6):
+def _truncated_cg(
+    model: sphere.SecondOrderModel,
+    g: Tensor,
+    delta: Tensor,
+    active: Tensor,
+    max_inner: int,
+    floor: Tensor,
+    accurate: Tensor | None = None,
+    theta: float = 1.0,
+    kappa: float = 0.1,
+    accurate_residual: float = 1e-6,
+):
     """Steihaug–Toint truncated CG for min_η <g,η> + ½<η,Hη>, ‖η‖ ≤ Δ, per batch entry.
 
     Returns η, Hη, whether the boundary (or negative curvature) stopped it, and the number of HVPs.

@@ -21,8 +21,8 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 def save(fig: Figure, path: str) -> str:
     """Write ``fig`` to ``path`` (format from the extension), atomically."""
-    from hemtools.io import write_atomic
     from hemtools.errors import ArgumentError
+    from hemtools.io import write_atomic
 
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
@@ -93,7 +93,7 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
             _nearest_neighbour_edges(ax, U)
         if V is not None:
             ax.scatter(*V.T, color="tab:orange", s=12, marker="x", depthshade=False, label="$v_i$")
-            for u, v in zip(U, V):
+            for u, v in zip(U, V, strict=False):
                 ax.plot(*np.stack([u, v]).T, color="k", lw=0.8)
         ax.set_box_aspect((1, 1, 1))
         ax.set_xlabel("x")
@@ -122,7 +122,7 @@ def geometry(fig, spec, U: np.ndarray, V: np.ndarray | None, title: str = "Confi
     ax.scatter(P_U[:, 0], P_U[:, 1], color="tab:blue", s=30, label="$u_i$" if P_V is not None else "$x_i$", zorder=3)
     if P_V is not None:
         ax.scatter(P_V[:, 0], P_V[:, 1], color="tab:orange", s=12, marker="x", label="$v_i$", zorder=4)
-        for a, b in zip(P_U, P_V):
+        for a, b in zip(P_U, P_V, strict=False):
             ax.plot([a[0], b[0]], [a[1], b[1]], color="k", lw=0.8)
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_title(title)
@@ -137,7 +137,7 @@ def _nearest_neighbour_edges(ax, X: np.ndarray) -> None:
     np.fill_diagonal(D, np.inf)
     near = D <= 1.05 * D.min(axis=1, keepdims=True)
     first = True
-    for i, j in zip(*np.nonzero(np.triu(near | near.T, 1))):
+    for i, j in zip(*np.nonzero(np.triu(near | near.T, 1)), strict=False):
         ax.plot(*np.stack([X[i], X[j]]).T, color="tab:blue", lw=0.6, alpha=0.6,
                 label="nearest-neighbour chords" if first else None)
         first = False
@@ -334,7 +334,7 @@ def projected_points(fig, spec, proj: dict, title: str, chords: bool = False):
     ax.scatter(U[:, 0], U[:, 1], color="tab:blue", s=10, alpha=0.8, label="$u_i$", zorder=3)
     if V is not None:
         ax.scatter(V[:, 0], V[:, 1], color="tab:orange", s=8, marker="x", alpha=0.8, label="$v_i$", zorder=4)
-        for a, b in zip(U, V):
+        for a, b in zip(U, V, strict=False):
             ax.plot([a[0], b[0]], [a[1], b[1]], color="k", lw=0.4, alpha=0.5)
     ex = proj.get("explained") or [math.nan, math.nan]
     ax.set_xlabel(f"PC 1 ({100 * ex[0]:.0f}% of variance)")

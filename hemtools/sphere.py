@@ -15,8 +15,8 @@ Inner products and norms of tangent vectors sum over the last two axes (the whol
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -272,13 +272,13 @@ def taylor_check(f: Objective, x: Tensor, v: Tensor | None = None, *, order: int
     # (100 ulps of |f|); over it take the median of the local slopes, which is robust to the isolated dip
     # where the leading term crosses zero against the next one.
     floor = 100 * torch.finfo(x.dtype).eps * max(1.0, abs(f0))
-    valid = [i for i, (h, e) in enumerate(zip(hs, errs)) if e > floor and h <= 1e-1]
+    valid = [i for i, (h, e) in enumerate(zip(hs, errs, strict=False)) if e > floor and h <= 1e-1]
     if len(valid) < 3:  # the expansion is exact to round-off (e.g. f is quadratic along v)
         return TaylorCheck(order, float(order + 1), float(order + 1), hs, errs)
     first = valid[0]
     window = [i for i in valid if hs[i] <= 100 * hs[first]]
     local = sorted((math.log(errs[j]) - math.log(errs[i])) / (math.log(hs[j]) - math.log(hs[i]))
-                   for i, j in zip(window, window[1:]) if j == i + 1)
+                   for i, j in zip(window, window[1:], strict=False) if j == i + 1)
     if not local:
         return TaylorCheck(order, float("nan"), float(order + 1), hs, errs)
     slope = local[len(local) // 2] if len(local) % 2 else 0.5 * (local[len(local) // 2 - 1] + local[len(local) // 2])

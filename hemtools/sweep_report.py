@@ -20,8 +20,10 @@ from .text import fmt_table as _fmt
 FIELDS = ("loss", "M", "d", "verdict", "claim", "configuration", "host", "seconds", "value", "gap", "grad_norm",
           "reference", "cell_seed")
 VERDICTS = ("confirmed", "refuted", "inconclusive", "error")
-_TOKEN = re.compile(r"""\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])|(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
-                    r"""|(?P<op><=|>=|==|!=|<>|=|<|>)|(?P<name>[A-Za-z_][\w]*(?:\.[\w]+)?))""")
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])|(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+    r"""|(?P<op><=|>=|==|!=|<>|=|<|>)|(?P<name>[A-Za-z_][\w]*(?:\.[\w]+)?))"""
+)
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -41,7 +43,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 def field_of(r: dict, name: str):
     if name.startswith("params."):
-        return (r.get("params") or {}).get(name[len("params."):])
+        return (r.get("params") or {}).get(name[len("params.") :])
     if name == "gap":
         return gap_of(r)
     if name == "reference":
@@ -80,7 +82,7 @@ def parse_where(text: str) -> Callable[[dict], bool]:
     while True:
         if i + 3 > len(toks):
             raise ArgumentError(f"--where: incomplete condition in {text!r} (expected FIELD OP VALUE)")
-        (k1, name), (k2, op), (k3, val) = toks[i:i + 3]
+        (k1, name), (k2, op), (k3, val) = toks[i : i + 3]
         if k1 != "name" or (name not in FIELDS and not name.startswith("params.")):
             raise ArgumentError(f"--where: unknown field {name!r}; fields: {', '.join(FIELDS)}, params.NAME")
         if k2 != "op":
@@ -125,8 +127,10 @@ def gap_of(r: dict) -> float | None:
 
 def _params_label(p) -> str:
     p = p or {}
-    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
-                     for k, v in sorted(p.items()))
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
+        for k, v in sorted(p.items())
+    )
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -134,19 +138,31 @@ def summarize(rows: list[dict]) -> dict:
     groups: dict = {}
     for r in rows:
         label = _params_label(r.get("params"))
-        g = groups.setdefault((str(r.get("loss")), label), {
-            "loss": str(r.get("loss")), "params": r.get("params") or {}, "verdicts": {}, "cells": [],
-            "seconds": 0.0})
+        g = groups.setdefault(
+            (str(r.get("loss")), label),
+            {"loss": str(r.get("loss")), "params": r.get("params") or {}, "verdicts": {}, "cells": [], "seconds": 0.0},
+        )
         v = str(r.get("verdict"))
         g["verdicts"][v] = g["verdicts"].get(v, 0) + 1
         sec = r.get("seconds")
         sec = float(sec) if isinstance(sec, (int, float)) and math.isfinite(sec) else None
         g["seconds"] += sec or 0.0
-        g["cells"].append({
-            "M": int(r["M"]), "d": int(r["d"]), "verdict": v, "claim": r.get("claim"),
-            "value": r.get("value"), "reference": field_of(r, "reference"), "gap": gap_of(r),
-            "configuration": r.get("configuration"), "seconds": sec, "seed": r.get("cell_seed"),
-            "options": r.get("options"), "reason": r.get("reason") if v == "error" else None})
+        g["cells"].append(
+            {
+                "M": int(r["M"]),
+                "d": int(r["d"]),
+                "verdict": v,
+                "claim": r.get("claim"),
+                "value": r.get("value"),
+                "reference": field_of(r, "reference"),
+                "gap": gap_of(r),
+                "configuration": r.get("configuration"),
+                "seconds": sec,
+                "seed": r.get("cell_seed"),
+                "options": r.get("options"),
+                "reason": r.get("reason") if v == "error" else None,
+            }
+        )
     out = []
     for key in sorted(groups):
         g = groups[key]
@@ -185,22 +201,31 @@ def text_phase(cells: list[dict]) -> list[str]:
 
 
 def render(rep: dict) -> str:
-    lines = [f"{rep['rows']} cells: " + (", ".join(f"{k} {v}" for k, v in sorted(rep["verdicts"].items()))
-                                         or "none")]
+    lines = [f"{rep['rows']} cells: " + (", ".join(f"{k} {v}" for k, v in sorted(rep["verdicts"].items())) or "none")]
     for g in rep["groups"]:
         label = g["loss"] + (f" ({_params_label(g['params'])})" if g["params"] else "")
         counts = ", ".join(f"{k} {v}" for k, v in sorted(g["verdicts"].items()))
-        lines += ["", f"{label}: {g['n']} cells, {counts}; {_fmt(g['seconds_per_cell'])} s per cell"
-                  + (f"; max |gap| to the simplex value for M <= d+1: {_fmt(g['max_abs_gap_simplex_range'])}"
-                     if g["max_abs_gap_simplex_range"] is not None else "")]
+        lines += [
+            "",
+            f"{label}: {g['n']} cells, {counts}; {_fmt(g['seconds_per_cell'])} s per cell"
+            + (
+                f"; max |gap| to the simplex value for M <= d+1: {_fmt(g['max_abs_gap_simplex_range'])}"
+                if g["max_abs_gap_simplex_range"] is not None
+                else ""
+            ),
+        ]
         lines += text_phase(g["cells"])
         lines.append("    (C confirmed, R refuted, I inconclusive, E error; lower case: M > d+1, beyond the simplex)")
-        lines.append(f"  {'M':>4} {'d':>4}  {'verdict':<12} {'value':>12} {'simplex value':>14} {'gap':>10} "
-                     f"{'configuration':<20} {'seconds':>8}")
+        lines.append(
+            f"  {'M':>4} {'d':>4}  {'verdict':<12} {'value':>12} {'simplex value':>14} {'gap':>10} "
+            f"{'configuration':<20} {'seconds':>8}"
+        )
         for c in g["cells"]:
-            lines.append(f"  {c['M']:>4} {c['d']:>4}  {c['verdict']:<12} {_fmt(c['value'], '.6g'):>12} "
-                         f"{_fmt(c['reference'], '.6g'):>14} {_fmt(c['gap']):>10} {c['configuration'] or '-'!s:<20} "
-                         f"{_fmt(c['seconds']):>8}" + (f"  {c['reason']}" if c["reason"] else ""))
+            lines.append(
+                f"  {c['M']:>4} {c['d']:>4}  {c['verdict']:<12} {_fmt(c['value'], '.6g'):>12} "
+                f"{_fmt(c['reference'], '.6g'):>14} {_fmt(c['gap']):>10} {c['configuration'] or '-'!s:<20} "
+                f"{_fmt(c['seconds']):>8}" + (f"  {c['reason']}" if c["reason"] else "")
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -224,7 +249,7 @@ def report_figure(rows: list[dict], path: str | None = None):
     cmap = ListedColormap([VERDICT_COLORS[v] for v in VERDICTS])
     fig = Figure(figsize=(14, 3.9 * len(groups) + 0.8), layout="constrained")
     axes = fig.subplots(len(groups), 3, squeeze=False)
-    for (ax_v, ax_g, ax_s), g in zip(axes, groups):
+    for (ax_v, ax_g, ax_s), g in zip(axes, groups, strict=False):
         Ms = sorted({c["M"] for c in g["cells"]})
         ds = sorted({c["d"] for c in g["cells"]})
         verdict = np.full((len(ds), len(Ms)), np.nan)
@@ -238,12 +263,18 @@ def report_figure(rows: list[dict], path: str | None = None):
             if c["seconds"] is not None:
                 secs[i, j] = c["seconds"]
         label = g["loss"] + (f" ({_params_label(g['params'])})" if g["params"] else "")
-        ax_v.imshow(np.ma.masked_invalid(verdict), cmap=cmap, vmin=-0.5, vmax=len(VERDICTS) - 0.5, origin="lower",
-                    aspect="auto")
+        ax_v.imshow(
+            np.ma.masked_invalid(verdict), cmap=cmap, vmin=-0.5, vmax=len(VERDICTS) - 0.5, origin="lower", aspect="auto"
+        )
         ax_v.set_title(f"{label}: verdict")
         if np.isfinite(gap).any():
-            im = ax_g.imshow(np.ma.masked_invalid(gap), origin="lower", aspect="auto", cmap="viridis",
-                             norm=LogNorm(vmin=np.nanmin(gap), vmax=max(np.nanmax(gap), np.nanmin(gap) * 10)))
+            im = ax_g.imshow(
+                np.ma.masked_invalid(gap),
+                origin="lower",
+                aspect="auto",
+                cmap="viridis",
+                norm=LogNorm(vmin=np.nanmin(gap), vmax=max(np.nanmax(gap), np.nanmin(gap) * 10)),
+            )
             fig.colorbar(im, ax=ax_g, label="|value − simplex value|")
         ax_g.set_title("gap to the simplex value")
         if np.isfinite(secs).any():
@@ -262,8 +293,13 @@ def report_figure(rows: list[dict], path: str | None = None):
             ax.set_yticks(range(len(ds)), [str(d) for d in ds], fontsize=7)
             ax.set_xlabel("number of pairs M")
             ax.set_ylabel("dimension d")
-    fig.legend(handles=[Patch(color=VERDICT_COLORS[v], label=v) for v in VERDICTS], loc="outside lower center",
-               ncol=4, fontsize=8, title="verdict; dashed: M = d + 1 (left of it a regular simplex exists)")
+    fig.legend(
+        handles=[Patch(color=VERDICT_COLORS[v], label=v) for v in VERDICTS],
+        loc="outside lower center",
+        ncol=4,
+        fontsize=8,
+        title="verdict; dashed: M = d + 1 (left of it a regular simplex exists)",
+    )
     fig.suptitle(f"Sweep report: {rep['rows']} cells")
     if path is not None:
         save(fig, path)

@@ -41,4 +41,6 @@ def tolerances(dtype: torch.dtype) -> Tolerances:
     try:
         return TOLERANCES[dtype]
     except KeyError:
-        raise ArgumentError(f"dtype: {dtype} is not supported; use torch.float64 (or float32 for exploration)") from None
+        raise ArgumentError(
+            f"dtype: {dtype} is not supported; use torch.float64 (or float32 for exploration)"
+        ) from None

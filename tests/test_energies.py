@@ -90,7 +90,7 @@ def test_thomson_table_covers_2_to_100():
     tab = energies.thomson_table()
     assert sorted(tab) == list(range(2, 101))
     vals = [tab[n] for n in range(2, 101)]
-    assert all(b > a for a, b in zip(vals, vals[1:]))
+    assert all(b > a for a, b in zip(vals, vals[1:], strict=False))
     # a transcription check against the asymptotics E(N) = N²/2 − c N^{3/2} + ..., c ≈ 0.5523
     for n in range(10, 101):
         assert -0.56 <= (tab[n] - n * n / 2) / n ** 1.5 <= -0.54, n
@@ -201,17 +201,21 @@ def test_basin_hopping_leaves_a_higher_minimum():
     hop = energies.minimise("riesz", 74, 3, restarts=2, max_rounds=10, seed=1, recognise=False)
     assert hop.round_best[0] > ref + 1e-4
     assert abs(hop.value - ref) <= 1e-8 and hop.rounds >= 1
-    assert len(hop.minima) >= 2 and hop.minima[0][0] == pytest.approx(hop.value, rel=1e-11)  # the polish moves it by round-off
+    # the polish moves it by round-off
+    assert len(hop.minima) >= 2 and hop.minima[0][0] == pytest.approx(hop.value, rel=1e-11)
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: energies.minimise("riesz", 1, 3), "N: expected an integer >= 2"),
-    (lambda: energies.minimise("riesz", 5, 1), "d: expected an integer >= 2"),
-    (lambda: energies.minimise("riesz", 5, 3, s=-1.0), "s: expected a finite number > 0"),
-    (lambda: energies.minimise("coulomb", 5, 3), "kernel: expected one of riesz, log, gaussian"),
-    (lambda: energies.minimise("riesz", 5, 3, restarts=0), "restarts: expected an integer >= 1"),
-    (lambda: energies.energy(torch.zeros(3, 3), "gaussian", t=-2.0), "t: expected a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: energies.minimise("riesz", 1, 3), "N: expected an integer >= 2"),
+        (lambda: energies.minimise("riesz", 5, 1), "d: expected an integer >= 2"),
+        (lambda: energies.minimise("riesz", 5, 3, s=-1.0), "s: expected a finite number > 0"),
+        (lambda: energies.minimise("coulomb", 5, 3), "kernel: expected one of riesz, log, gaussian"),
+        (lambda: energies.minimise("riesz", 5, 3, restarts=0), "restarts: expected an integer >= 1"),
+        (lambda: energies.energy(torch.zeros(3, 3), "gaussian", t=-2.0), "t: expected a finite number > 0"),
+    ],
+)
 def test_bad_input_is_an_argument_error(call, message):
     with pytest.raises(ArgumentError, match=message):
         call()

@@ -163,20 +163,42 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
         at.checks.append(cand_check)
 
     checks = at.checks
-    recognised = configurations.recognise(x_best[:M] if spec.kind == "pairs" else x_best, tols.config) if finite else None
+    anchors = x_best[:M] if spec.kind == "pairs" else x_best
+    recognised = configurations.recognise(anchors, tols.config) if finite else None
     configuration = recognised.name if recognised else None
 
     extras = {}
     if finite and M > d + 1:
-        extras = beyond_simplex.verify_extras(spec, p, M, d, x_best[:M] if spec.kind == "pairs" else x_best, found)
+        extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found)
     evidence = establish(verdict, cl, spec, checks, at.info, res, found, extras, at.from_candidate)
     return VerifyReport(
-        loss=spec.name, M=M, d=d, params=p, claim=cl.label, verdict=verdict, reason=reason, value=found,
-        reference={"name": at.target_name or ref_name, "value": at.target_value}, grad_norm=gnorm, checks=checks,
-        configuration=configuration, seconds=time.perf_counter() - t0, restarts=res.restarts, seed=seed,
-        dtype=res.dtype, device=res.device, kind=spec.kind, minima=distinct_minima(res.values[res.converged], scale),
-        value_noise=scale.noise, hessian=at.info, solve=res, notes=notes,
-        extras=extras, evidence=evidence, point=x_best if at.from_candidate else None)
+        loss=spec.name,
+        M=M,
+        d=d,
+        params=p,
+        claim=cl.label,
+        verdict=verdict,
+        reason=reason,
+        value=found,
+        reference={"name": at.target_name or ref_name, "value": at.target_value},
+        grad_norm=gnorm,
+        checks=checks,
+        configuration=configuration,
+        seconds=time.perf_counter() - t0,
+        restarts=res.restarts,
+        seed=seed,
+        dtype=res.dtype,
+        device=res.device,
+        kind=spec.kind,
+        minima=distinct_minima(res.values[res.converged], scale),
+        value_noise=scale.noise,
+        hessian=at.info,
+        solve=res,
+        notes=notes,
+        extras=extras,
+        evidence=evidence,
+        point=x_best if at.from_candidate else None,
+    )
 
 
 def _candidates_needed(checks: list[CheckResult], cl: Claim, found: float, target: float, scale: ValueScale) -> bool:
@@ -193,6 +215,7 @@ def _candidates_needed(checks: list[CheckResult], cl: Claim, found: float, targe
 
 def _candidate_check(cands, chosen, found: float, n_restarts: int, scale: ValueScale, config_tol: float) -> CheckResult:
     """Lowest polished configuration satisfying the claim − best restart (``claim_candidates``)."""
+
     def one(c):
         if c.alignment <= config_tol:
             return f"{c.name} {c.value:.10g}"
@@ -200,8 +223,14 @@ def _candidate_check(cands, chosen, found: float, n_restarts: int, scale: ValueS
 
     listing = "; ".join(one(c) for c in cands) or "none known for this size"
     if chosen is None:
-        return CheckResult(CheckName.CLAIM_CANDIDATES, None, None, None, "",
-                           f"no polished configuration satisfying the claim stayed one: {listing}")
+        return CheckResult(
+            CheckName.CLAIM_CANDIDATES,
+            None,
+            None,
+            None,
+            "",
+            f"no polished configuration satisfying the claim stayed one: {listing}",
+        )
     diff = chosen.value - found
     tol = scale.tol(chosen.value, found)
     if diff < -tol:
@@ -244,8 +273,17 @@ class _Context:
     scale: ValueScale
 
     def _polish(self, starts):
-        return candidates_mod.polish(self.spec, self.p, self.M, self.d, starts, dtype=self.res.dtype,
-                                     device=self.res.device, tol=self.res.tol, config_tol=self.tols.config)
+        return candidates_mod.polish(
+            self.spec,
+            self.p,
+            self.M,
+            self.d,
+            starts,
+            dtype=self.res.dtype,
+            device=self.res.device,
+            tol=self.res.tol,
+            config_tol=self.tols.config,
+        )
 
     def candidates(self, x_best: Tensor):
         """Polished configurations that satisfy the claim, and notes on what could not be built."""
@@ -260,7 +298,7 @@ class _Context:
                 starts = []
             if self.spec.kind == "pairs":
                 # the best restart itself made aligned: u_i = v_i = (u_i + v_i)/|u_i + v_i|
-                w = x_best[: self.M] + x_best[self.M:]
+                w = x_best[: self.M] + x_best[self.M :]
                 n = w.norm(dim=-1, keepdim=True)
                 if bool((n > 1e-8).all()):
                     starts.append(("best restart made aligned", w / n))
@@ -282,8 +320,17 @@ class _Context:
             turned = float(self.f((self.x_target.to(torch.float64) @ q).unsqueeze(0))[0])
         if self.scale.equal(turned, fixed):
             return None  # rotation invariant: the bound is what it is
-        pol = candidates_mod.polish(spec, self.p, M, dd, [("simplex", self.x_target[:n])], dtype=self.res.dtype,
-                                    device=self.res.device, tol=self.res.tol, config_tol=self.tols.config)[0]
+        pol = candidates_mod.polish(
+            spec,
+            self.p,
+            M,
+            dd,
+            [("simplex", self.x_target[:n])],
+            dtype=self.res.dtype,
+            device=self.res.device,
+            tol=self.res.tol,
+            config_tol=self.tols.config,
+        )[0]
         pu = pol.points[:M] if spec.kind == "pairs" else pol.points
         same = float((configurations.fingerprint(pu) - configurations.fingerprint(self.x_target[:n])).abs().max())
         if math.isfinite(pol.value) and pol.alignment <= self.tols.config and same <= self.tols.config:
@@ -292,8 +339,15 @@ class _Context:
 
     def assess(self, x: Tensor, value: float, gnorm: float, from_candidate=None) -> _Assessment:
         """The checks at one point x (the best restart, or a polished candidate): :data:`CERTIFICATES` in order."""
-        pt = _Point(x=x, value=value, gnorm=gnorm, from_candidate=from_candidate, target_value=self.target_value,
-                    x_exact=self.x_target, in_rd=self.x_target is not None and self.d_target == self.d)
+        pt = _Point(
+            x=x,
+            value=value,
+            gnorm=gnorm,
+            from_candidate=from_candidate,
+            target_value=self.target_value,
+            x_exact=self.x_target,
+            in_rd=self.x_target is not None and self.d_target == self.d,
+        )
         checks: list[CheckResult] = []
         for certificate in CERTIFICATES:
             checks += certificate(self, pt)
@@ -342,8 +396,16 @@ def _configuration_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
     elif cl.form == "config":
         tgt = ctx.x_target[:M]
         fp_dev = float((configurations.fingerprint(U) - configurations.fingerprint(tgt)).abs().max())
-        checks.append(CheckResult(CheckName.GRAM_DEVIATION, fp_dev <= tols.config, fp_dev, tols.config, "<=",
-                                  f"max difference of sorted inner products vs {cl.config}"))
+        checks.append(
+            CheckResult(
+                CheckName.GRAM_DEVIATION,
+                fp_dev <= tols.config,
+                fp_dev,
+                tols.config,
+                "<=",
+                f"max difference of sorted inner products vs {cl.config}",
+            )
+        )
     else:
         checks.append(not_applicable(CheckName.GRAM_DEVIATION, "the claim names no configuration"))
     pt.U, pt.config_ok = U, all(k.passed for k in checks)
@@ -358,8 +420,13 @@ def _value_certificate(ctx: _Context, pt: _Point) -> list[CheckResult]:
     # rotations and relabelling (a user term such as 0.01·u_0[0]) is lower at another orientation of
     # the same configuration: compare with the target placed onto the found point and polished there.
     target_name, x_exact, in_rd, notes = None, pt.x_exact, pt.in_rd, pt.notes
-    if (in_rd and pt.config_ok and ctx.finite and cl.form in ("simplex", "config")
-            and value < target_value - scale.tol(value, target_value)):
+    if (
+        in_rd
+        and pt.config_ok
+        and ctx.finite
+        and cl.form in ("simplex", "config")
+        and value < target_value - scale.tol(value, target_value)
+    ):
         n = M if spec.kind == "pairs" else ctx.x_target.shape[0]
         o = candidates_mod.oriented_target(ctx.x_target[:n], U, tols.config)
         if o is not None:
@@ -367,22 +434,31 @@ def _value_certificate(ctx: _Context, pt: _Point) -> list[CheckResult]:
             pu = pol.points[:M] if spec.kind == "pairs" else pol.points
             same = float((configurations.fingerprint(pu) - configurations.fingerprint(ctx.x_target[:n])).abs().max())
             if math.isfinite(pol.value) and pol.alignment <= tols.config and same <= tols.config:
-                notes.append(f"the loss depends on the orientation of the configuration: the target at its "
-                             f"constructed orientation gives {target_value:.12g}; it is compared at the "
-                             f"orientation of the found minimiser (placed by rotation and relabelling, then "
-                             f"polished: {pol.value:.12g})")
+                notes.append(
+                    f"the loss depends on the orientation of the configuration: the target at its "
+                    f"constructed orientation gives {target_value:.12g}; it is compared at the "
+                    f"orientation of the found minimiser (placed by rotation and relabelling, then "
+                    f"polished: {pol.value:.12g})"
+                )
                 target_value, x_exact = pol.value, pol.points
                 target_name = f"{claim_words(cl, spec)}, oriented as the found minimiser and polished"
     bound_claim = cl.form == "aligned" or (cl.form == "simplex" and M > d + 1)
-    if (bound_claim and ctx.finite and ctx.x_target is not None and math.isfinite(value)
-            and value < target_value - scale.tol(value, target_value)):
+    if (
+        bound_claim
+        and ctx.finite
+        and ctx.x_target is not None
+        and math.isfinite(value)
+        and value < target_value - scale.tol(value, target_value)
+    ):
         # below the simplex bound: for a loss that depends on the orientation the bound is the simplex at
         # its best orientation (polished in R^{d'} from the constructed one), not at the constructed one
         oriented = ctx._oriented_bound(target_value)
         if oriented is not None:
-            notes.append(f"the loss depends on the orientation of the configuration: the simplex bound at the "
-                         f"constructed orientation is {target_value:.12g}; at the simplex's best orientation "
-                         f"(polished in R^{ctx.d_target}) it is {oriented:.12g}, which is used")
+            notes.append(
+                f"the loss depends on the orientation of the configuration: the simplex bound at the "
+                f"constructed orientation is {target_value:.12g}; at the simplex's best orientation "
+                f"(polished in R^{ctx.d_target}) it is {oriented:.12g}, which is used"
+            )
             target_value = oriented
             target_name = "aligned regular simplex at its best orientation (polished; unreachable bound)"
     if bound_claim:
@@ -407,10 +483,14 @@ def _restart_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
         return [agree, check_uniqueness(res.points, res.values, res.converged, scale, tols.config)]
     else:
         lower = int((res.values < pt.value).sum())
-        return [not_applicable(
-            CheckName.RESTART_AGREEMENT, f"the best point is the polished {pt.from_candidate.name}, not a restart: "
-            f"{lower} of {res.restarts} restarts went lower"),
-            not_applicable(CheckName.UNIQUENESS, "the best point is a polished candidate, not a restart")]
+        return [
+            not_applicable(
+                CheckName.RESTART_AGREEMENT,
+                f"the best point is the polished {pt.from_candidate.name}, not a restart: "
+                f"{lower} of {res.restarts} restarts went lower",
+            ),
+            not_applicable(CheckName.UNIQUENESS, "the best point is a polished candidate, not a restart"),
+        ]
 
 
 def _hessian_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
@@ -420,11 +500,15 @@ def _hessian_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
     matched = pt.in_rd and cl.form != "aligned" and pt.config_ok
     checks: list[CheckResult] = []
     if not ctx.hessian:
-        checks += [not_applicable(CheckName.HESSIAN_PSD, "skipped (--no-hessian)"),
-                   not_applicable(CheckName.HESSIAN_ZERO_COUNT, "skipped (--no-hessian)")]
+        checks += [
+            not_applicable(CheckName.HESSIAN_PSD, "skipped (--no-hessian)"),
+            not_applicable(CheckName.HESSIAN_ZERO_COUNT, "skipped (--no-hessian)"),
+        ]
     elif not ctx.finite:
-        checks += [not_applicable(CheckName.HESSIAN_PSD, "non-finite values"),
-                   not_applicable(CheckName.HESSIAN_ZERO_COUNT, "non-finite values")]
+        checks += [
+            not_applicable(CheckName.HESSIAN_PSD, "non-finite values"),
+            not_applicable(CheckName.HESSIAN_ZERO_COUNT, "non-finite values"),
+        ]
     else:
         # When the point is the claimed configuration (alignment and Gram checks passed), the certificate
         # is computed at the exactly constructed target, where the gradient vanishes to round-off and the
@@ -443,33 +527,51 @@ def _hessian_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
             if target_name and matched and info.zero_count < info.orbit_dimension:
                 # the loss is not invariant under O(d) (it depends on the orientation): its symmetry orbit is
                 # smaller, so fewer zero eigenvalues than dim O(d)-orbit is what a strict minimum shows
-                zc = CheckResult(CheckName.HESSIAN_ZERO_COUNT, None, float(info.zero_count), float(info.orbit_dimension),
-                                 "", f"{info.zero_count} zero eigenvalues, fewer than the {info.orbit_dimension} of "
-                                 "the O(d) orbit: the loss depends on the orientation, so its symmetry orbit is "
-                                 "smaller and the O(d) count does not apply")
+                zc = CheckResult(
+                    CheckName.HESSIAN_ZERO_COUNT,
+                    None,
+                    float(info.zero_count),
+                    float(info.orbit_dimension),
+                    "",
+                    f"{info.zero_count} zero eigenvalues, fewer than the {info.orbit_dimension} of "
+                    "the O(d) orbit: the loss depends on the orientation, so its symmetry orbit is "
+                    "smaller and the O(d) count does not apply",
+                )
             checks += [psd, zc]
         else:
-            checks += [CheckResult(CheckName.HESSIAN_PSD, False, None, None, "", failure),
-                       CheckResult(CheckName.HESSIAN_ZERO_COUNT, False, None, None, "", failure)]
+            checks += [
+                CheckResult(CheckName.HESSIAN_PSD, False, None, None, "", failure),
+                CheckResult(CheckName.HESSIAN_ZERO_COUNT, False, None, None, "", failure),
+            ]
     return checks
 
 
 #: the certificates of one point, in the order they are reported (each may use what the ones before found)
-CERTIFICATES = (_gradient_certificate, _configuration_certificates, _value_certificate, _restart_certificates,
-                _hessian_certificates)
+CERTIFICATES = (
+    _gradient_certificate,
+    _configuration_certificates,
+    _value_certificate,
+    _restart_certificates,
+    _hessian_certificates,
+)
 
 
-def _hessian_or_failure(f, x: Tensor, tols, where: str, eigensolver: str = "auto",
-                        device=None) -> tuple[HessianInfo | None, str]:
+def _hessian_or_failure(
+    f, x: Tensor, tols, where: str, eigensolver: str = "auto", device=None
+) -> tuple[HessianInfo | None, str]:
     """The Hessian certificate, or the reason it could not be computed: a failing certificate is a failed
     check, never a crash that swallows what the other checks already decide."""
     try:
-        info = hessian_spectrum(f, x, tols.zero_eig_factor, tols.eps, where=where, eigensolver=eigensolver,
-                                device=device)
+        info = hessian_spectrum(
+            f, x, tols.zero_eig_factor, tols.eps, where=where, eigensolver=eigensolver, device=device
+        )
     except UserCodeError:
         raise
     except Exception as exc:  # eigensolver failure, non-finite second derivatives, ...
-        return None, f"Hessian at the {where} could not be computed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        return (
+            None,
+            f"Hessian at the {where} could not be computed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+        )
     if getattr(info, "failure", None):
         return None, info.failure
     vals = torch.tensor(info.eigenvalues, dtype=torch.float64)

@@ -76,7 +76,9 @@ def not_applicable(name: CheckName | str, why: str) -> CheckResult:
 
 def check_gradient(grad_norm: float, tol: float) -> CheckResult:
     ok = math.isfinite(grad_norm) and grad_norm <= tol
-    return CheckResult(CheckName.GRADIENT_NORM, ok, grad_norm, tol, "<=", "Riemannian gradient norm at the best restart")
+    return CheckResult(
+        CheckName.GRADIENT_NORM, ok, grad_norm, tol, "<=", "Riemannian gradient norm at the best restart"
+    )
 
 
 def check_alignment(U: Tensor, V: Tensor, tol: float) -> CheckResult:
@@ -122,19 +124,32 @@ def measure_value_noise(f: Callable[[Tensor], Tensor], x: Tensor, samples: int =
     return float(spread) if bool(torch.isfinite(spread)) else math.inf
 
 
-def check_value_vs_target(found: float, target: float, scale: ValueScale,
-                          name: CheckName | str = CheckName.VALUE_VS_TARGET) -> CheckResult:
+def check_value_vs_target(
+    found: float, target: float, scale: ValueScale, name: CheckName | str = CheckName.VALUE_VS_TARGET
+) -> CheckResult:
     tol = scale.tol(found, target)
     diff = found - target
-    return CheckResult(name, abs(diff) <= tol, diff, tol, "|·| <=",
-                       "found minimum − value at the exact target (negative: lower than the target)")
+    return CheckResult(
+        name,
+        abs(diff) <= tol,
+        diff,
+        tol,
+        "|·| <=",
+        "found minimum − value at the exact target (negative: lower than the target)",
+    )
 
 
 def check_value_vs_bound(found: float, bound: float, scale: ValueScale) -> CheckResult:
     tol = scale.tol(found, bound)
     diff = found - bound
-    return CheckResult(CheckName.VALUE_VS_SIMPLEX_BOUND, diff >= -tol, diff, -tol, ">=",
-                       "found minimum − value at the (unreachable) simplex: the Jensen bound must hold")
+    return CheckResult(
+        CheckName.VALUE_VS_SIMPLEX_BOUND,
+        diff >= -tol,
+        diff,
+        -tol,
+        ">=",
+        "found minimum − value at the (unreachable) simplex: the Jensen bound must hold",
+    )
 
 
 def distinct_minima(values: Tensor, scale: ValueScale) -> list[tuple[float, int]]:
@@ -168,8 +183,10 @@ def check_restart_agreement(values: Tensor, converged: Tensor, scale: ValueScale
     frac = at_best / R
     ok = at_best >= 2 and frac >= 0.25
     n_conv = int(converged.sum())
-    detail = (f"{at_best} of {R} restarts converge to the best value; {len(groups)} distinct "
-              f"minim{'um' if len(groups) == 1 else 'a'} among the {n_conv} converged")
+    detail = (
+        f"{at_best} of {R} restarts converge to the best value; {len(groups)} distinct "
+        f"minim{'um' if len(groups) == 1 else 'a'} among the {n_conv} converged"
+    )
     return CheckResult(CheckName.RESTART_AGREEMENT, ok, frac, 0.25, ">=", detail), groups
 
 
@@ -181,8 +198,14 @@ def check_uniqueness(points: Tensor, values: Tensor, converged: Tensor, scale: V
         return not_applicable(CheckName.UNIQUENESS, "fewer than two converged restarts at the best value")
     fps = [configurations.fingerprint(points[i]) for i in idx]
     dev = max(float((fp - fps[0]).abs().max()) for fp in fps[1:])
-    return CheckResult(CheckName.UNIQUENESS, dev <= tol, dev, tol, "<=",
-                       f"max difference of sorted inner products among the {len(idx)} restarts at the best value")
+    return CheckResult(
+        CheckName.UNIQUENESS,
+        dev <= tol,
+        dev,
+        tol,
+        "<=",
+        f"max difference of sorted inner products among the {len(idx)} restarts at the best value",
+    )
 
 
 @dataclass
@@ -208,20 +231,33 @@ class HessianInfo:
     matrix_free: dict | None = None  # spectrum.MatrixFreeSpectrum fields when the matrix-free path ran
 
     def to_dict(self) -> dict:
-        d = {k: _num(v) if isinstance(v, float) else v for k, v in self.__dict__.items()
-             if k not in ("eigenvalues", "matrix_free")}
+        d = {
+            k: _num(v) if isinstance(v, float) else v
+            for k, v in self.__dict__.items()
+            if k not in ("eigenvalues", "matrix_free")
+        }
         if self.matrix_free is None:
             d["lowest_eigenvalues"] = [_num(v) for v in self.eigenvalues[: self.orbit_dimension + 5]]
         else:
-            d.update({k: ([_num(v) for v in val] if isinstance(val, list) and k != "notes" else
-                          _num(val) if isinstance(val, float) else val) for k, val in self.matrix_free.items()})
+            d.update(
+                {
+                    k: (
+                        [_num(v) for v in val]
+                        if isinstance(val, list) and k != "notes"
+                        else _num(val)
+                        if isinstance(val, float)
+                        else val
+                    )
+                    for k, val in self.matrix_free.items()
+                }
+            )
         return d
 
 
 def _where_words(where: str, x: Tensor) -> str:
     """'the aligned target' when x = [U; V] with U = V exactly (where a norm of u_i − v_i has no derivative)."""
     n = x.shape[0]
-    aligned = n % 2 == 0 and bool((x[: n // 2] == x[n // 2:]).all())
+    aligned = n % 2 == 0 and bool((x[: n // 2] == x[n // 2 :]).all())
     if where == "exact target":
         return "the aligned target" if aligned else "the exact target"
     return f"the {where}" + (" (aligned: u_i = v_i)" if aligned else "")
@@ -232,16 +268,31 @@ def _non_finite_failure(H: Tensor, x: Tensor, where: str) -> str:
     n_pts, d = x.shape
     rows = bad.any(dim=1).reshape(n_pts, d - 1).any(dim=1).nonzero().flatten().tolist()
     half = n_pts // 2
-    names = [(f"u_{i}" if i < half else f"v_{i - half}") for i in rows[:4]] if n_pts % 2 == 0 else [f"x_{i}" for i in rows[:4]]
+    names = (
+        [(f"u_{i}" if i < half else f"v_{i - half}") for i in rows[:4]]
+        if n_pts % 2 == 0
+        else [f"x_{i}" for i in rows[:4]]
+    )
     words = _where_words(where, x)
-    hint = ": does your loss take the norm of u_i − v_i? (use the squared distance 2 − 2 u_i·v_i)" \
-        if "aligned" in words else ": is your loss twice differentiable there?"
-    return (f"second derivative not finite at {words} (rows of {', '.join(names)}{' ...' if len(rows) > 4 else ''})"
-            f"{hint}")
+    hint = (
+        ": does your loss take the norm of u_i − v_i? (use the squared distance 2 − 2 u_i·v_i)"
+        if "aligned" in words
+        else ": is your loss twice differentiable there?"
+    )
+    return (
+        f"second derivative not finite at {words} (rows of {', '.join(names)}{' ...' if len(rows) > 4 else ''}){hint}"
+    )
 
 
-def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: float, eps: float,
-                     where: str = "best restart", eigensolver: str = "auto", device=None) -> HessianInfo:
+def hessian_spectrum(
+    f: Callable[[Tensor], Tensor],
+    x: Tensor,
+    zero_factor: float,
+    eps: float,
+    where: str = "best restart",
+    eigensolver: str = "auto",
+    device=None,
+) -> HessianInfo:
     """Eigenvalues of the Riemannian Hessian at one configuration x (N, d) and their classification.
 
     An eigenvalue counts as zero when |λ| <= zero_factor · eps · max|λ| + ‖grad f(x)‖ (+ the measured
@@ -279,15 +330,29 @@ def hessian_spectrum(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: floa
     above = ev[ev > thr]
     r = configurations.rank(x)
     d = x.shape[-1]
-    return HessianInfo(n=H.shape[0], where=where, grad_norm=gnorm, orbit_dimension=sphere.orbit_dimension(d, r), rank=r,
-                       zero_count=int(zero.sum()), threshold=thr, min_eigenvalue=float(ev[0]),
-                       max_abs_zero=float(ev[zero].abs().max()) if bool(zero.any()) else 0.0,
-                       gap=float(above[0]) if above.numel() else math.nan, max_eigenvalue=float(ev[-1]),
-                       eigenvalues=ev.tolist(), method=method, step=h, error=err, method_reason=reason)
+    return HessianInfo(
+        n=H.shape[0],
+        where=where,
+        grad_norm=gnorm,
+        orbit_dimension=sphere.orbit_dimension(d, r),
+        rank=r,
+        zero_count=int(zero.sum()),
+        threshold=thr,
+        min_eigenvalue=float(ev[0]),
+        max_abs_zero=float(ev[zero].abs().max()) if bool(zero.any()) else 0.0,
+        gap=float(above[0]) if above.numel() else math.nan,
+        max_eigenvalue=float(ev[-1]),
+        eigenvalues=ev.tolist(),
+        method=method,
+        step=h,
+        error=err,
+        method_reason=reason,
+    )
 
 
-def _matrix_free_info(f, x: Tensor, zero_factor: float, eps: float, where: str, method: str,
-                      reason: str) -> HessianInfo:
+def _matrix_free_info(
+    f, x: Tensor, zero_factor: float, eps: float, where: str, method: str, reason: str
+) -> HessianInfo:
     """hessian_spectrum on Hessian-vector products only (autograd, or central differences of the gradient,
     whose measured error — products at h and 2h on random tangent directions — is added to the threshold)."""
     from .. import derivatives, spectrum
@@ -306,17 +371,33 @@ def _matrix_free_info(f, x: Tensor, zero_factor: float, eps: float, where: str, 
     mf = spectrum.lowest_eigenvalues(f, x, zero_factor, eps, hvp=hvp, error=err)
     failure = None
     if not mf.converged or not all(math.isfinite(v) for v in (mf.min_eigenvalue, mf.max_eigenvalue, mf.grad_norm)):
-        failure = (f"matrix-free Hessian eigensolver at the {where}: "
-                   + ("; ".join(mf.notes) or "non-finite Hessian-vector products"))
-    return HessianInfo(n=mf.n, where=where, grad_norm=mf.grad_norm, orbit_dimension=mf.orbit_dimension, rank=mf.rank,
-                       zero_count=mf.zero_count, threshold=mf.threshold, min_eigenvalue=mf.min_eigenvalue,
-                       max_abs_zero=mf.max_abs_zero, gap=mf.gap, max_eigenvalue=mf.max_eigenvalue,
-                       eigenvalues=mf.deflated_eigenvalues, method=method, step=h, error=err, method_reason=reason,
-                       failure=failure, eigensolver=f"matrix-free: {mf.method}",
-                       matrix_free=spectrum.report_fields(mf))
+        failure = f"matrix-free Hessian eigensolver at the {where}: " + (
+            "; ".join(mf.notes) or "non-finite Hessian-vector products"
+        )
+    return HessianInfo(
+        n=mf.n,
+        where=where,
+        grad_norm=mf.grad_norm,
+        orbit_dimension=mf.orbit_dimension,
+        rank=mf.rank,
+        zero_count=mf.zero_count,
+        threshold=mf.threshold,
+        min_eigenvalue=mf.min_eigenvalue,
+        max_abs_zero=mf.max_abs_zero,
+        gap=mf.gap,
+        max_eigenvalue=mf.max_eigenvalue,
+        eigenvalues=mf.deflated_eigenvalues,
+        method=method,
+        step=h,
+        error=err,
+        method_reason=reason,
+        failure=failure,
+        eigensolver=f"matrix-free: {mf.method}",
+        matrix_free=spectrum.report_fields(mf),
+    )
 
 
-def _hessian_chunk(x: Tensor, budget: int = 2 ** 30) -> int:
+def _hessian_chunk(x: Tensor, budget: int = 2**30) -> int:
     """Copies of x per double-backward pass: ~16 N×N float64 matrices each, within ``budget`` bytes."""
     n = x.shape[0]
     return int(max(1, min(1024, budget // (16 * 8 * n * n))))
@@ -325,22 +406,52 @@ def _hessian_chunk(x: Tensor, budget: int = 2 ** 30) -> int:
 def _failed_info(x: Tensor, where: str, failure: str, method: str, reason: str) -> HessianInfo:
     r = configurations.rank(x)
     od = sphere.orbit_dimension(x.shape[-1], r)
-    return HessianInfo(n=x.shape[0] * (x.shape[-1] - 1), where=where, grad_norm=math.nan, orbit_dimension=od, rank=r,
-                       zero_count=0, threshold=math.nan, min_eigenvalue=math.nan, max_abs_zero=math.nan, gap=math.nan,
-                       max_eigenvalue=math.nan, method=method, method_reason=reason, failure=failure)
+    return HessianInfo(
+        n=x.shape[0] * (x.shape[-1] - 1),
+        where=where,
+        grad_norm=math.nan,
+        orbit_dimension=od,
+        rank=r,
+        zero_count=0,
+        threshold=math.nan,
+        min_eigenvalue=math.nan,
+        max_abs_zero=math.nan,
+        gap=math.nan,
+        max_eigenvalue=math.nan,
+        method=method,
+        method_reason=reason,
+        failure=failure,
+    )
 
 
 def check_hessian(info: HessianInfo) -> tuple[CheckResult, CheckResult]:
     if info.failure:  # a certificate that could not be computed failed; measured None says so
-        return (CheckResult(CheckName.HESSIAN_PSD, False, None, None, "", info.failure),
-                CheckResult(CheckName.HESSIAN_ZERO_COUNT, False, None, None, "", info.failure))
-    how = "" if info.method == "autograd" else f"; by central differences (h = {info.step:.1e}, measured error {info.error:.1e})"
-    psd = CheckResult(CheckName.HESSIAN_PSD, info.min_eigenvalue >= -info.threshold, info.min_eigenvalue, -info.threshold,
-                      ">=", f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n}, "
-                      f"{'matrix-free' if info.matrix_free is not None else 'dense'}){how}")
-    zc = CheckResult(CheckName.HESSIAN_ZERO_COUNT, info.zero_count == info.orbit_dimension, float(info.zero_count),
-                     float(info.orbit_dimension), "==",
-                     ("at least " if info.matrix_free and info.matrix_free["zero_count_is_lower_bound"] else "")
-                     + f"eigenvalues with |λ| <= {info.threshold:.1e} vs dim of the O(d) orbit (rank {info.rank}); "
-                     f"next eigenvalue {info.gap:.3g}{how}")
+        return (
+            CheckResult(CheckName.HESSIAN_PSD, False, None, None, "", info.failure),
+            CheckResult(CheckName.HESSIAN_ZERO_COUNT, False, None, None, "", info.failure),
+        )
+    how = (
+        ""
+        if info.method == "autograd"
+        else f"; by central differences (h = {info.step:.1e}, measured error {info.error:.1e})"
+    )
+    psd = CheckResult(
+        CheckName.HESSIAN_PSD,
+        info.min_eigenvalue >= -info.threshold,
+        info.min_eigenvalue,
+        -info.threshold,
+        ">=",
+        f"smallest eigenvalue of the Riemannian Hessian at the {info.where} (n = {info.n}, "
+        f"{'matrix-free' if info.matrix_free is not None else 'dense'}){how}",
+    )
+    zc = CheckResult(
+        CheckName.HESSIAN_ZERO_COUNT,
+        info.zero_count == info.orbit_dimension,
+        float(info.zero_count),
+        float(info.orbit_dimension),
+        "==",
+        ("at least " if info.matrix_free and info.matrix_free["zero_count_is_lower_bound"] else "")
+        + f"eigenvalues with |λ| <= {info.threshold:.1e} vs dim of the O(d) orbit (rank {info.rank}); "
+        f"next eigenvalue {info.gap:.3g}{how}",
+    )
     return psd, zc

@@ -45,11 +45,13 @@ def parse_claim(text: str | None, spec: LossSpec, M: int, d: int) -> Claim:
     if text.startswith("config:"):
         name = text[len("config:"):]
         if name not in configurations.KNOWN:
-            raise ArgumentError(f"claim: unknown configuration {name!r}; known: {', '.join(sorted(configurations.KNOWN))}")
+            raise ArgumentError(
+                f"claim: unknown configuration {name!r}; known: {', '.join(sorted(configurations.KNOWN))}"
+            )
         return Claim("config", config=name)
     if text.startswith("value:"):
         try:
-            v = float(text[len("value:"):])
+            v = float(text[len("value:") :])
         except ValueError:
             raise ArgumentError(f"claim: value:X needs a number X, got {text!r}") from None
         if not math.isfinite(v):

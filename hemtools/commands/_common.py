@@ -58,7 +58,9 @@ def parse_params(items: list[str], tau: str | None = None, what: str = "--param"
         if not key:
             raise ArgumentError(f"{what}: empty key in {item!r}")
         if key in out:
-            raise ArgumentError(f"{what}: {key} given twice ({key}={out[key]} and {item.strip()}); give each parameter once")
+            raise ArgumentError(
+                f"{what}: {key} given twice ({key}={out[key]} and {item.strip()}); give each parameter once"
+            )
         out[key] = _number_or_text(value.strip())
     if tau is not None:
         if "tau" in out:
@@ -140,10 +142,8 @@ def _stdout_failed(out, exc: BaseException) -> None:
         except (OSError, ValueError, AttributeError):
             pass
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    try:
+    with contextlib.suppress(OSError, ValueError):
         print(f"hemtools: cannot write the result to stdout ({why}); the exit code still gives it", file=sys.stderr)
-    except (OSError, ValueError):
-        pass
 
 
 def print_json(obj) -> bool:
@@ -174,6 +174,8 @@ def write_figure(draw, path: str, name: str) -> bool:
         return True
     except OSError as exc:
         why = exc.strerror or str(exc)
-        print(f"hemtools {name}: error: cannot write the figure {path!r} ({why}); the result above stands",
-              file=sys.stderr)
+        print(
+            f"hemtools {name}: error: cannot write the figure {path!r} ({why}); the result above stands",
+            file=sys.stderr,
+        )
         return False

@@ -50,16 +50,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restarts", type=int, default=8, metavar="R", help="verify restarts per cell (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator (default 0)")
     p.add_argument("--no-hessian", action="store_true", help="skip verify's Hessian certificate")
-    p.add_argument("--save-dir", default=DEFAULT_SAVE_DIR, metavar="DIR",
-                   help=f"where counterexample candidates are saved (default ./{DEFAULT_SAVE_DIR}, created when needed)")
+    p.add_argument(
+        "--save-dir",
+        default=DEFAULT_SAVE_DIR,
+        metavar="DIR",
+        help=f"where counterexample candidates are saved (default ./{DEFAULT_SAVE_DIR}, created when needed)",
+    )
     p.add_argument("--catalogue", action="store_true", help="list the built-in φ and ψ and exit")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document")
 
 
 def _cells(args) -> list[tuple[int, int]]:
+    from hemtools.grids import DEFAULT_CELLS
     from hemtools.optim import check_size
     from hemtools.sweep import parse_int_list
-    from hemtools.grids import DEFAULT_CELLS
 
     if args.M is None and args.d is None:
         cells = list(DEFAULT_CELLS)
@@ -110,12 +114,24 @@ def run(args: argparse.Namespace) -> int:
 
     from hemtools.progress import Progress
 
-    bar = Progress(len(phis) * len(psis) * len(cells), quiet=args.json,
-                   describe=lambda row: f"{row.phi}, {row.psi}, M={row.M} d={row.d}: {row.verdict}")
+    bar = Progress(
+        len(phis) * len(psis) * len(cells),
+        quiet=args.json,
+        describe=lambda row: f"{row.phi}, {row.psi}, M={row.M} d={row.d}: {row.verdict}",
+    )
     try:
-        rows, conds = grids.condition_grid(phis, psis, cells, c1=args.c1, c2=args.c2, tau=args.tau,
-                                              restarts=args.restarts, seed=args.seed, hessian=not args.no_hessian,
-                                              progress=bar)
+        rows, conds = grids.condition_grid(
+            phis,
+            psis,
+            cells,
+            c1=args.c1,
+            c2=args.c2,
+            tau=args.tau,
+            restarts=args.restarts,
+            seed=args.seed,
+            hessian=not args.no_hessian,
+            progress=bar,
+        )
     finally:
         bar.close()
     saved = _save_candidates(rows, conds, args.save_dir)
@@ -124,11 +140,21 @@ def run(args: argparse.Namespace) -> int:
     n_cand = sum(r.candidate for r in rows)
     n_inc = sum(r.outcome == "inconclusive" for r in rows)
     if args.json:
-        print_json({"cells": [r.to_dict() for r in rows],
-                    "conditions": [c.to_dict() for c in conds.values()],
-                    "summary": {"cells": len(rows), "predicted": n_pred, "reproduced": n_repro,
-                                "counterexample_candidates": n_cand, "inconclusive": n_inc, "saved": saved},
-                    "seconds": sum(r.seconds for r in rows)})
+        print_json(
+            {
+                "cells": [r.to_dict() for r in rows],
+                "conditions": [c.to_dict() for c in conds.values()],
+                "summary": {
+                    "cells": len(rows),
+                    "predicted": n_pred,
+                    "reproduced": n_repro,
+                    "counterexample_candidates": n_cand,
+                    "inconclusive": n_inc,
+                    "saved": saved,
+                },
+                "seconds": sum(r.seconds for r in rows),
+            }
+        )
     else:
         sys.stdout.write(render(rows, conds, saved))
         sys.stdout.flush()
@@ -144,9 +170,18 @@ def _save_candidates(rows, conds, save_dir: str) -> list[str]:
         stem = "".join(ch if ch.isalnum() else "_" for ch in f"{r.phi}__{r.psi}")[:60]
         path = os.path.join(save_dir, f"counterexample_{stem}_M{r.M}_d{r.d}.json")
         cond = conds.get((r.phi, r.psi, r.M))
-        doc = {"phi": r.phi, "psi": r.psi, "M": r.M, "d": r.d, "value": r.value, "simplex_value": r.simplex_value,
-               "gap": r.gap, "conditions": cond.to_dict() if cond else None, "verify": r.report,
-               "points": r.report.get("points")}
+        doc = {
+            "phi": r.phi,
+            "psi": r.psi,
+            "M": r.M,
+            "d": r.d,
+            "value": r.value,
+            "simplex_value": r.simplex_value,
+            "gap": r.gap,
+            "conditions": cond.to_dict() if cond else None,
+            "verify": r.report,
+            "points": r.report.get("points"),
+        }
         write_atomic(path, json.dumps(doc, indent=2, allow_nan=False, default=str))
         paths.append(path)
     return paths
@@ -159,14 +194,18 @@ def _short(text: str, n: int) -> str:
 def render(rows, conds, saved) -> str:
     w_phi = max(14, *(len(_short(r.phi, 22)) for r in rows)) if rows else 14
     w_psi = max(9, *(len(_short(r.psi, 16)) for r in rows)) if rows else 9
-    head = (f"{'φ':<{w_phi}} {'ψ':<{w_psi}} {'M':>3} {'d':>3}  {'φ,ψ cvx+inc':<12} {'F cvx+inc':<10} "
-            f"{'predicted':<24} {'verdict':<12} {'gap':>10}  outcome")
+    head = (
+        f"{'φ':<{w_phi}} {'ψ':<{w_psi}} {'M':>3} {'d':>3}  {'φ,ψ cvx+inc':<12} {'F cvx+inc':<10} "
+        f"{'predicted':<24} {'verdict':<12} {'gap':>10}  outcome"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         gap = "nan" if r.gap != r.gap else f"{r.gap:.1e}"
         flag = "  <<<<<<<<<<" if r.candidate else ""
-        lines.append(f"{_short(r.phi, 22):<{w_phi}} {_short(r.psi, 16):<{w_psi}} {r.M:>3} {r.d:>3}  {r.seed_conditions:<12} "
-                     f"{r.conditions:<10} {_short(r.predicted, 24):<24} {r.verdict:<12} {gap:>10}  {r.outcome}{flag}")
+        lines.append(
+            f"{_short(r.phi, 22):<{w_phi}} {_short(r.psi, 16):<{w_psi}} {r.M:>3} {r.d:>3}  {r.seed_conditions:<12} "
+            f"{r.conditions:<10} {_short(r.predicted, 24):<24} {r.verdict:<12} {gap:>10}  {r.outcome}{flag}"
+        )
     # why the conditions fail, once per (φ, ψ, M)
     lines += ["", "conditions that fail (the failing point, from `hemtools symbolic`'s decision procedure):"]
     seen = set()
@@ -179,12 +218,17 @@ def render(rows, conds, saved) -> str:
                 lines.append(f"  φ={phi}, ψ={psi} (M={M}): {what.name} {what.status}: {what.detail}")
     n_pred = sum(r.outcome in ("reproduced", "inconclusive", "COUNTEREXAMPLE CANDIDATE") for r in rows)
     n_repro = sum(r.outcome == "reproduced" for r in rows)
-    lines += ["", f"{len(rows)} cells; the conditions hold (a prediction) in {n_pred}; "
-                  f"reproduced in {n_repro}; seconds {sum(r.seconds for r in rows):.1f}"]
+    lines += [
+        "",
+        f"{len(rows)} cells; the conditions hold (a prediction) in {n_pred}; "
+        f"reproduced in {n_repro}; seconds {sum(r.seconds for r in rows):.1f}",
+    ]
     for r in rows:
         if r.candidate:
-            lines.append(f"!!! COUNTEREXAMPLE CANDIDATE: φ={r.phi}, ψ={r.psi}, M={r.M}, d={r.d}: the conditions hold "
-                         f"({r.conditions}) but verify found {r.value:.12g} < {r.simplex_value:.12g} at the simplex")
+            lines.append(
+                f"!!! COUNTEREXAMPLE CANDIDATE: φ={r.phi}, ψ={r.psi}, M={r.M}, d={r.d}: the conditions hold "
+                f"({r.conditions}) but verify found {r.value:.12g} < {r.simplex_value:.12g} at the simplex"
+            )
     for p in saved:
         lines.append(f"    points saved to {p}")
     return "\n".join(lines) + "\n"

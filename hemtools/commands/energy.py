@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 
+from hemtools.results import EXIT_INCONCLUSIVE, EXIT_OK
 from hemtools.text import params_text as _params
 from hemtools.text import render_energy as render
-from hemtools.results import EXIT_INCONCLUSIVE, EXIT_OK
 from hemtools.validators import require_int
 
 from ._common import check_output_path, show
@@ -51,26 +51,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
     p.add_argument("--degree", type=int, default=None, help="degree of the LP polynomial (default 30)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document")
-    p.add_argument("--rigorous", action="store_true",
-                   help="also prove the LP bound in ball arithmetic and enclose the gap to the exact recognised "
-                        "configuration (needs python-flint: pip install 'hemtools[rigorous]'); exit 3 if the proof fails")
+    p.add_argument(
+        "--rigorous",
+        action="store_true",
+        help="also prove the LP bound in ball arithmetic and enclose the gap to the exact recognised "
+        "configuration (needs python-flint: pip install 'hemtools[rigorous]'); exit 3 if the proof fails",
+    )
     p.add_argument("--plot", metavar="FILE", help="write a figure (.png, .svg or .pdf)")
 
 
 def run(args: argparse.Namespace) -> int:
     from hemtools.errors import ArgumentError
 
-    for name, val, lo in (("--N", args.N, 2), ("--d", args.d, 2), ("--restarts", args.restarts, 1),
-                          ("--rounds", args.rounds, 0), ("--patience", args.patience, 1), ("--seed", args.seed, 0)):
+    for name, val, lo in (
+        ("--N", args.N, 2),
+        ("--d", args.d, 2),
+        ("--restarts", args.restarts, 1),
+        ("--rounds", args.rounds, 0),
+        ("--patience", args.patience, 1),
+        ("--seed", args.seed, 0),
+    ):
         if val is not None:
             require_int(name, val, lo)
     if args.degree is not None:
         require_int("--degree", args.degree, 1, 1999, hint="the LP grid has 2001 points")
     # the solver holds a few N×N float64 matrices per restart; refuse what cannot fit rather than crash
-    need = 6 * 8 * args.restarts * args.N ** 2
-    if need > 64 * 2 ** 30:
-        raise ArgumentError(f"--N {args.N} with --restarts {args.restarts}: the solver would need ~{need / 2 ** 30:.0f} GiB "
-                            "(a few N×N float64 matrices per restart); lower --restarts or --N")
+    need = 6 * 8 * args.restarts * args.N**2
+    if need > 64 * 2**30:
+        raise ArgumentError(
+            f"--N {args.N} with --restarts {args.restarts}: the solver would need ~{need / 2**30:.0f} GiB "
+            "(a few N×N float64 matrices per restart); lower --restarts or --N"
+        )
     if args.plot:
         check_output_path(args.plot)
     if args.rigorous:
@@ -86,8 +97,17 @@ def run(args: argparse.Namespace) -> int:
     except ArgumentError as exc:
         raise ArgumentError(f"--{exc}") from None
 
-    res = energies.minimise(args.kernel, args.N, args.d, s=args.s, t=args.t, restarts=args.restarts,
-                            seed=args.seed, max_rounds=args.rounds, patience=args.patience)
+    res = energies.minimise(
+        args.kernel,
+        args.N,
+        args.d,
+        s=args.s,
+        t=args.t,
+        restarts=args.restarts,
+        seed=args.seed,
+        max_rounds=args.rounds,
+        patience=args.patience,
+    )
     bound = None
     if not args.no_bound and math.isfinite(res.value):
         from hemtools.bounds import lp_bound
@@ -100,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
     if args.rigorous:
         from hemtools.rigorous.prove import energy_section
 
-        params = {"t": args.t} if args.kernel == "gaussian" and args.t is not None else \
-            ({"s": args.s} if args.kernel == "riesz" and args.s is not None else {})
+        params = (
+            {"t": args.t}
+            if args.kernel == "gaussian" and args.t is not None
+            else ({"s": args.s} if args.kernel == "riesz" and args.s is not None else {})
+        )
         out["rigorous"] = energy_section(args.kernel, args.N, args.d, params, res.configuration)
         if not out["rigorous"]["proved"]:
             code = EXIT_INCONCLUSIVE
@@ -128,13 +151,16 @@ def figure(r: dict, path: str) -> None:
     X = np.array(r["points"], dtype=float)
     fig = Figure(figsize=(11, 8.5))
     gs = fig.add_gridspec(2, 2, hspace=0.35, wspace=0.3)
-    title = f"{r['kernel']} energy" + (f" ({_params(r['params'])})" if r["params"] else "") + f", N={r['N']}, d={r['d']}"
+    title = (
+        f"{r['kernel']} energy" + (f" ({_params(r['params'])})" if r["params"] else "") + f", N={r['N']}, d={r['d']}"
+    )
     plots.geometry(fig, gs[0, 0], X, None, title=r["configuration"] or "minimiser")
     plots.inner_product_histogram(fig.add_subplot(gs[0, 1]), X, r["d"], title="Inner products x_i·x_j (i<j)")
     hist = r.get("history", {}).get("grad_norms")
     if hist:
-        plots.convergence(fig.add_subplot(gs[1, 0]), hist, tol=r["grad_tol"],
-                          title="Convergence of the random restarts")
+        plots.convergence(
+            fig.add_subplot(gs[1, 0]), hist, tol=r["grad_tol"], title="Convergence of the random restarts"
+        )
     ax = fig.add_subplot(gs[1, 1])
     best = np.array([float(v) for v in r["round_best"]])
     ax.plot(np.arange(best.size), best - best[-1], marker="o", label="best − final best")

@@ -58,14 +58,18 @@ def run(args: argparse.Namespace) -> int:
             "histogram": {"verify", "energy", "analyze"}, "energy": {"verify", "energy"}, "phase": {"verify"}}
     wrong = kinds - need[args.kind]
     if wrong:
-        raise ArgumentError(f"--kind {args.kind}: {', '.join(args.results)} hold{'s' if len(args.results) == 1 else ''} "
-                            f"{'/'.join(sorted(wrong))} results; --kind {args.kind} draws "
-                            f"{' or '.join(sorted(need[args.kind]))} results")
+        raise ArgumentError(
+            f"--kind {args.kind}: {', '.join(args.results)} hold{'s' if len(args.results) == 1 else ''} "
+            f"{'/'.join(sorted(wrong))} results; --kind {args.kind} draws "
+            f"{' or '.join(sorted(need[args.kind]))} results"
+        )
     try:
         plots.figure_for(args.kind, results, args.out)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else f"{type(exc).__name__}: {exc}"
-        raise ArgumentError(f"{', '.join(args.results)}: cannot draw --kind {args.kind}: the saved result lacks "
-                            f"or has a malformed {missing!r} (was it saved with the points/history?)") from None
+        raise ArgumentError(
+            f"{', '.join(args.results)}: cannot draw --kind {args.kind}: the saved result lacks "
+            f"or has a malformed {missing!r} (was it saved with the points/history?)"
+        ) from None
     print(f"figure  {args.out}  ({args.kind}, from {len(results)} result{'s' if len(results) > 1 else ''})")
     return 0

@@ -166,15 +166,19 @@ def _sweep(args) -> int:
     stores.check_store(path)  # read-only: a foreign file or another schema is refused before anything runs
     opts = sweep.SweepOptions(restarts=args.restarts, seed=args.seed, dtype=args.dtype, device=args.device,
                               tol=args.tol, hessian=not args.no_hessian)
-    backend = sweep.DaskBackend(args.dask, connect_timeout=args.dask_timeout) if args.dask else sweep.LocalBackend(args.workers)
+    backend = (sweep.DaskBackend(args.dask, connect_timeout=args.dask_timeout) if args.dask
+               else sweep.LocalBackend(args.workers))
     bar = _Progress(len(cells))
     try:
         summary = sweep.run(cells, path, opts, backend=backend, force=args.force, progress=bar)
     except sweep.SweepInterrupted as exc:
         bar.close()
         s = exc.summary
-        print(f"hemtools sweep: interrupted; {s.done} cells stored in {path} by this run, {s.remaining} not run. "
-              f"Run the same command again to resume.", file=sys.stderr)
+        print(
+            f"hemtools sweep: interrupted; {s.done} cells stored in {path} by this run, {s.remaining} not run. "
+            f"Run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
     bar.close()
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.verdicts.items())) or "nothing new"
@@ -207,8 +211,12 @@ class _Progress:
             self.tq.set_postfix_str(" ".join(f"{k}={c}" for k, c in sorted(self.counts.items())))
             self.tq.update(1)
         else:
-            print(f"[{i}/{n}] {r.get('loss')} M={r.get('M')} d={r.get('d')}: {v}"
-                  f"{' (' + str(r.get('reason')) + ')' if v == 'error' else ''}", file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{n}] {r.get('loss')} M={r.get('M')} d={r.get('d')}: {v}"
+                f"{' (' + str(r.get('reason')) + ')' if v == 'error' else ''}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.tq is not None:
@@ -227,8 +235,11 @@ def _read(path: str, where: str | None):
     stats = stores.ReadStats()
     rows = stores.read_rows(path, stats)
     if stats.skipped:
-        print(f"hemtools sweep: {path}: skipped {stats.skipped} unreadable line(s) (cut by a crash, not UTF-8 "
-              "or not a JSON object)", file=sys.stderr)
+        print(
+            f"hemtools sweep: {path}: skipped {stats.skipped} unreadable line(s) (cut by a crash, not UTF-8 "
+            "or not a JSON object)",
+            file=sys.stderr,
+        )
     rows = [r for r in rows if isinstance(r, dict) and "loss" in r and "M" in r and "d" in r]
     return [r for r in rows if keep(r)] if keep else rows
 

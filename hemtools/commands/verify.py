@@ -7,8 +7,17 @@ import argparse
 # the public renderer is hemtools.text.render_verify (``render`` here before issue 12)
 from hemtools.text import render_verify as render
 
-from ._common import (add_loss_arguments, add_solver_arguments, check_output_path, check_positive_int,
-                      check_seed, parse_params, print_json, write_figure, write_stdout)
+from ._common import (
+    add_loss_arguments,
+    add_solver_arguments,
+    check_output_path,
+    check_positive_int,
+    check_seed,
+    parse_params,
+    print_json,
+    write_figure,
+    write_stdout,
+)
 
 NAME = "verify"
 ORDER = 0
@@ -44,9 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory budget of the solve, e.g. 4G or 512M (default: half the physical memory); "
                         "restarts are solved in groups when they would exceed it")
-    p.add_argument("--rigorous", action="store_true",
-                   help="also prove the claim in ball arithmetic at the exact configuration (needs python-flint: "
-                        "pip install 'hemtools[rigorous]'); exit 3 when the float verdict is confirmed but the proof does not close")
+    p.add_argument(
+        "--rigorous",
+        action="store_true",
+        help="also prove the claim in ball arithmetic at the exact configuration (needs python-flint: "
+        "pip install 'hemtools[rigorous]'); exit 3 when the float verdict is confirmed but the proof does not close",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,15 +81,28 @@ def run(args: argparse.Namespace) -> int:
 
     from hemtools.checks import verify  # heavy: torch
 
-    report = verify(args.loss, args.M, args.d, claim=args.claim, params=params, restarts=args.restarts,
-                    seed=args.seed, dtype=args.dtype, device=args.device, tol=args.tol,
-                    hessian=not args.no_hessian, eigensolver=args.eigensolver, max_memory=args.max_memory)
+    report = verify(
+        args.loss,
+        args.M,
+        args.d,
+        claim=args.claim,
+        params=params,
+        restarts=args.restarts,
+        seed=args.seed,
+        dtype=args.dtype,
+        device=args.device,
+        tol=args.tol,
+        hessian=not args.no_hessian,
+        eigensolver=args.eigensolver,
+        max_memory=args.max_memory,
+    )
     code = report.exit_code
     if args.rigorous:
         from hemtools.rigorous.prove import config_for_claim, loss_section
 
-        section = loss_section(args.loss, args.M, args.d, report.params,
-                               config_for_claim(report.claim, report.configuration))
+        section = loss_section(
+            args.loss, args.M, args.d, report.params, config_for_claim(report.claim, report.configuration)
+        )
         report.extras["rigorous"] = section
         if code == 0 and not section["proved"]:
             code = 3
@@ -95,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from hemtools import plots
 
-        if write_figure(lambda path: plots.verify_figure(report.to_dict(), path), args.plot, NAME) \
-                and not args.json and shown:
+        if (
+            write_figure(lambda path: plots.verify_figure(report.to_dict(), path), args.plot, NAME)
+            and not args.json
+            and shown
+        ):
             write_stdout(f"figure     {args.plot}\n")
     return code
