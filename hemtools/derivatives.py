@@ -157,3 +157,23 @@ def difference_hessian(f: Objective, x: Tensor) -> tuple[Tensor, float, float]:
     diff = H - H2
     err = float(torch.linalg.matrix_norm(diff, ord=2)) if bool(torch.isfinite(diff).all()) else math.inf
     return H, h, err
+
+
+def difference_operator(f: Objective, x: Tensor, *, probes: int = 4, seed: int = 5):
+    """(hvp, h, measured error) at one configuration x (N, d): the matrix-free counterpart of
+    :func:`difference_hessian`.  ``hvp(v)`` is the central-difference Hessian-vector product at step h; the
+    error is the largest ‖Hv(h) − Hv(2h)‖ over ``probes`` seeded unit tangent directions."""
+    h = step(x.dtype)
+    m1 = difference_model(f, x.unsqueeze(0), h)
+    m2 = difference_model(f, x.unsqueeze(0), 2 * h)
+
+    def hvp(v: Tensor) -> Tensor:
+        return m1.hvp(v.unsqueeze(0))[0]
+
+    gen = torch.Generator().manual_seed(seed)
+    err = 0.0
+    for _ in range(probes):
+        v = sphere.project(x, torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device))
+        v = v / v.norm()
+        err = max(err, float((hvp(v) - m2.hvp(v.unsqueeze(0))[0]).norm()))
+    return hvp, h, err

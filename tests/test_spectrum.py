@@ -152,3 +152,25 @@ def test_flat_and_degenerate_landscapes_agree(loss, params, extra_zeros):
     dense, mf = _both(f, _simplex_pairs(5, 4))
     assert_agree(dense, mf)
     assert dense.zero_count == dense.orbit_dimension + extra_zeros
+
+
+@batched
+def kcl_pdist(U, V, t=2.0, gamma=16.0):
+    """KCL written with torch.pdist, as the authors do: autograd has no second derivative for it."""
+    M = U.shape[-2]
+    align = torch.exp(-t * (U - V).pow(2).sum(-1)).mean(-1)
+    unif = torch.stack([torch.exp(-t * torch.pdist(u).pow(2)).sum() for u in U])
+    return -align + gamma * 2 * unif / (M * (M - 1))
+
+
+def test_difference_hessian_paths_agree_without_autograd_second_derivative():
+    """A loss without a second derivative: both eigensolvers run on central differences of the gradient
+    (derivatives.difference_hessian / difference_operator) and still agree with each other."""
+    spec = get_loss(kcl_pdist)
+    f = spec.objective(5, spec.resolve_params({}))
+    dense, mf = _both(f, _simplex_pairs(5, 4))
+    assert dense.method == mf.method == "differences", (dense.method, mf.method)
+    assert mf.step == dense.step and 0 < mf.error < 1e-6
+    assert mf.zero_count == dense.zero_count == dense.orbit_dimension
+    assert abs(mf.gap - dense.gap) <= 1e-6 * abs(dense.gap), (mf.gap, dense.gap)
+    assert all(a.passed == b.passed for a, b in zip(checks.check_hessian(dense), checks.check_hessian(mf), strict=True))

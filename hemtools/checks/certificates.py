@@ -359,15 +359,7 @@ def _matrix_free_info(
 
     hvp, h, err = None, None, 0.0
     if method != derivatives.AUTOGRAD:
-        h = derivatives.step(x.dtype)
-        m1 = derivatives.difference_model(f, x.unsqueeze(0), h)
-        m2 = derivatives.difference_model(f, x.unsqueeze(0), 2 * h)
-        hvp = lambda v: m1.hvp(v.unsqueeze(0))[0]  # noqa: E731
-        gen = torch.Generator().manual_seed(5)
-        for _ in range(4):
-            v = sphere.project(x, torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device))
-            v = v / v.norm()
-            err = max(err, float((hvp(v) - m2.hvp(v.unsqueeze(0))[0]).norm()))
+        hvp, h, err = derivatives.difference_operator(f, x)
     mf = spectrum.lowest_eigenvalues(f, x, zero_factor, eps, hvp=hvp, error=err)
     failure = None
     if not mf.converged or not all(math.isfinite(v) for v in (mf.min_eigenvalue, mf.max_eigenvalue, mf.grad_norm)):
