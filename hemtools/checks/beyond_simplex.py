@@ -55,7 +55,8 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
         return out
     e_u = float(energy(U, kernel, **kp))
     is_loss = spec.forms.resolve("energy", params)[0].is_the_loss
-    section: dict[str, Any] = {"kernel": kernel, "params": kp, "relation": relation, "found_energy": e_u}
+    section: dict[str, Any] = {"kernel": kernel, "params": kp, "relation": relation, "found_energy": e_u,
+                               "is_the_loss": is_loss}
     if is_loss:
         section.update(minimum=found, budget="the verify solve itself", same_configuration=True,
                        relative_excess=0.0)

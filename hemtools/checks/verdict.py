@@ -311,7 +311,7 @@ def establish(verdict: str, cl: Claim, spec: LossSpec, checks: list[CheckResult]
     if isinstance(lp, Mapping) and lp.get("certified_global_minimum"):
         glob = (f"the {lp.get('kernel')} energy of the anchors is certified globally minimal by the "
                 f"Delsarte–Yudin LP bound (relative gap {lp.get('gap_found', float('nan')):.1e})"
-                + ("" if spec.name in ("riesz_energy", "log_energy", "gaussian_energy") else
+                + ("" if (extras.get("energy_baseline") or {}).get("is_the_loss") else
                    "; for the whole loss global optimality is not proved here"))
     else:
         glob = ("global optimality is not proved by this run: random restarts cannot exclude a narrow basin that "
