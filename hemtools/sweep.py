@@ -410,7 +410,10 @@ class DaskBackend:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                # CRITICAL, not ERROR: on Ctrl-C the scheduler (in this process) stops first and a busy worker
+                # logs "Failed to communicate with scheduler during heartbeat" with a traceback before it is
+                # stopped (seen under load); a cell's own errors come back as error rows, not as worker logs
+                silence_logs=logging.CRITICAL,
                 env=pin,
             )
             self.client = Client(self.cluster)
