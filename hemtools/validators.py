@@ -56,6 +56,29 @@ def check_output_path(path: str, allowed=(".png", ".svg", ".pdf"), what: str = "
         raise ArgumentError(f"{what}: cannot write {path!r} (permission denied)")
 
 
+def check_output_file(path: str, what: str = "--out") -> None:
+    """A data file that can be written (any extension): not a directory, in an existing writable directory."""
+    if os.path.isdir(path):
+        raise ArgumentError(f"{what}: {path!r} is a directory; give a file name")
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise ArgumentError(f"{what}: directory {d!r} does not exist")
+    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ArgumentError(f"{what}: cannot write {path!r} (permission denied)")
+
+
+def check_output_dir(path: str, what: str) -> None:
+    """A folder that files will be written into (created when missing): its nearest existing ancestor must be a
+    writable directory."""
+    p = os.path.abspath(path)
+    while not os.path.exists(p):
+        p = os.path.dirname(p)
+    if not os.path.isdir(p):
+        raise ArgumentError(f"{what}: {p!r} is a file, not a directory")
+    if not os.access(p, os.W_OK):
+        raise ArgumentError(f"{what}: cannot write into {p!r} (permission denied)")
+
+
 def require_array(name: str, value, ndim: int | tuple[int, ...] = 2, *, square: bool = False, error=ArgumentError):
     """``value`` (a tensor, a numpy array or nested lists of numbers) as a float64 torch tensor with ``ndim``
     dimensions (an int or a tuple of accepted ones), no empty axis, real and finite entries, square in its

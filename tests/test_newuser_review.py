@@ -137,3 +137,83 @@ def test_the_validator_takes_third_party_arrays():
     assert require_array("X", g).requires_grad  # a tensor keeps its graph
     with pytest.raises(ValueError, match=r"^C: expected a square matrix, got shape \(2, 3\)$"):
         require_array("C", np.ones((2, 3)), square=True)
+
+
+# ------------------------------------------------- files that cannot be written: one line, nothing computed lost
+
+ROW = ('{"result": "verify", "loss": "kcl", "M": 2, "d": 3, "params": {}, "claim": "simplex", "verdict": "confirmed", '
+       '"value": -1.0, "reference": {"name": "simplex", "value": -1.0}, "grad_norm": 1e-16, "seconds": 0.1, '
+       '"configuration": "simplex", "checks": []}\n')
+
+
+@pytest.fixture
+def jsonl_store(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text(ROW)
+    return p
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_sweep_export_into_a_missing_folder_is_one_line(jsonl_store, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    for out, words in ((tmp_path / "afile" / "x.csv", "does not exist"), (tmp_path, "is a directory")):
+        code = cli.main(["sweep", "export", str(jsonl_store), "--csv", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and words in err and "Traceback" not in err and len(err.splitlines()) == 1  # was exit 4
+
+
+def test_sweep_export_that_fails_to_write_is_one_line(jsonl_store, tmp_path, capsys, monkeypatch):
+    import hemtools.commands._common
+
+    monkeypatch.setattr(hemtools.commands._common, "write_atomic", _no_space)
+    code = cli.main(["sweep", "export", str(jsonl_store), "--jsonl", "--out", str(tmp_path / "x.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" in err and "No space left on device" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs /proc (a folder that refuses files)")
+@pytest.mark.parametrize("option, name", [("--store", "x.sqlite"), ("--out", "x.jsonl")])
+def test_sweep_into_a_folder_that_refuses_files_is_one_line(option, name, capsys):
+    code = cli.main(["sweep", "--loss", "kcl", "--M", "2", "--d", "3", "--restarts", "1", "--no-hessian",
+                     option, f"/proc/{name}", "--workers", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot open the store for writing" in err and "Traceback" not in err  # was exit 4
+
+
+@pytest.mark.parametrize("command", ["analyze", "report", "plot"])
+def test_a_figure_that_cannot_be_written_keeps_the_result(command, tmp_path, jsonl_store, capsys, monkeypatch):
+    import numpy as np
+
+    import hemtools.plots
+    import hemtools.sweep_report
+
+    emb = tmp_path / "z.npy"
+    np.save(emb, np.eye(4))
+    argv = {"analyze": ["analyze", str(emb), "--plot"], "report": ["sweep", "report", str(jsonl_store), "--plot"],
+            "plot": ["plot", str(jsonl_store), "--kind", "phase", "--out"]}[command]
+    for module, drawer in ((hemtools.plots, "analyze_figure"), (hemtools.sweep_report, "report_figure"),
+                           (hemtools.plots, "figure_for")):  # the drawing fails as a full disk does
+        monkeypatch.setattr(module, drawer, _no_space)
+    code = cli.main([*argv, str(tmp_path / "f.png")])
+    out, err = capsys.readouterr()
+    assert "No space left on device" in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    if command == "plot":  # the figure is the only product: a usage-level failure
+        assert code == 2
+    else:  # the result was printed and its exit code stands (was exit 4, internal error)
+        assert code == 0 and out.strip()
+
+
+def test_conditions_refuses_a_save_dir_under_a_file_before_computing(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    code = cli.main(["conditions", "--M", "3", "--d", "4", "--save-dir", str(tmp_path / "afile" / "cands")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--save-dir" in err and "is a file" in err  # was: the grid ran, a candidate was lost
+
+
+def test_a_grid_axis_of_a_hundred_million_values_is_refused_at_once(capsys):
+    code = cli.main(["sweep", "--loss", "kcl", "--M", "2:100000000", "--d", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "more than 100,000 values" in err  # was: minutes building a 10^8-element list

@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         plots.figure_for(args.kind, results, args.out)
+    except OSError as exc:  # a full disk, a folder that refuses files: the saved results are untouched
+        raise ArgumentError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else f"{type(exc).__name__}: {exc}"
         raise ArgumentError(

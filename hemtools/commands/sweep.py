@@ -263,24 +263,30 @@ def _report(args) -> int:
             raise ArgumentError(f"--plot: no rows to draw in {args.store}" + (" after --where" if args.where else ""))
         from hemtools.sweep_report import report_figure
 
-        report_figure(rows, args.plot)
-        if not args.json:
+        from ._common import write_figure
+
+        if write_figure(lambda path: report_figure(rows, path), args.plot, NAME) and not args.json:
             print(f"figure  {args.plot}")
     return 0
 
 
 def _export(args) -> int:
+    from hemtools.errors import ArgumentError
     from hemtools.store import export_rows
+    from hemtools.validators import check_output_file
 
-    text = export_rows(_read(args.store, args.where), "jsonl" if args.jsonl else "csv")
     if args.out:
-        from hemtools.errors import ArgumentError
-
         if os.path.abspath(args.out) == os.path.abspath(args.store):
             raise ArgumentError("--out: the export would overwrite the store it reads")
+        check_output_file(args.out)
+    text = export_rows(_read(args.store, args.where), "jsonl" if args.jsonl else "csv")
+    if args.out:
         from ._common import write_atomic
 
-        write_atomic(args.out, text)
+        try:
+            write_atomic(args.out, text)
+        except OSError as exc:  # the store is untouched: nothing is lost, the command can be rerun
+            raise ArgumentError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
     else:
         sys.stdout.write(text)
     return 0
