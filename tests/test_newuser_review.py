@@ -4,10 +4,13 @@ the library, each case a defect that was found and fixed (the test failed before
 from __future__ import annotations
 
 import math
+import textwrap
 
 import pytest
 
 from hemtools import cli
+
+pytest_plugins = ["pytester"]
 
 THIRD_PARTY = '''
 
@@ -217,3 +220,30 @@ def test_a_grid_axis_of_a_hundred_million_values_is_refused_at_once(capsys):
     code = cli.main(["sweep", "--loss", "kcl", "--M", "2:100000000", "--d", "3"])
     err = capsys.readouterr().err
     assert code == 2 and "more than 100,000 values" in err  # was: minutes building a 10^8-element list
+
+
+# --------------------------------------------------------------------------- the pytest plugin, misused
+
+PLUGIN_USER_TESTS = '''
+import pytest
+
+@pytest.mark.hemtools("kcl", M=3, d=3)
+def test_positional(hem_verify):
+    hem_verify()
+
+def test_typo(hem_verify):
+    hem_verify("kcl", M=3, d=3, restarts=1, hessian=False, expect="confirmd")
+'''
+
+
+def test_plugin_refuses_a_positional_marker_and_a_misspelt_expect(pytester):
+    pytester.makepyfile(test_user=textwrap.dedent(PLUGIN_USER_TESTS))
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, errors=1)
+    out = result.stdout.str()
+    # was: the positional loss ignored, then "no loss given"
+    assert "@pytest.mark.hemtools takes keyword arguments only (loss=..., M=..., d=...), got positional 'kcl'" in out
+    # was: verify ran and the test failed with "expected confirmd, got confirmed" and a certificate table
+    assert ("hem_verify: expect: expected confirmed, refuted, inconclusive, a tuple of them or None, "
+            "got 'confirmd'") in out
+    assert "got confirmed" not in out
