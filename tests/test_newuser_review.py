@@ -26,6 +26,10 @@ def infonce_nan(U, V, tau=0.5):
     """A loss that returns NaN everywhere (a 0/0 in user code)."""
     G = U @ V.T / tau
     return -(G.diagonal() - torch.logsumexp(G, 1)).mean() * float("nan")
+
+
+def raises(U, V):
+    raise RuntimeError("boom inside their loss")
 '''
 
 
@@ -247,3 +251,26 @@ def test_plugin_refuses_a_positional_marker_and_a_misspelt_expect(pytester):
     assert ("hem_verify: expect: expected confirmed, refuted, inconclusive, a tuple of them or None, "
             "got 'confirmd'") in out
     assert "got confirmed" not in out
+
+
+# ------------------------------------------------------------------ exit codes survive a closed stderr
+
+
+class _ClosedPipe:
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["verify", "--loss", "theirs.py:raises", "--M", "3", "--d", "3", "--restarts", "1"], 4),
+    (["verify", "--loss", "kcl", "--M", "0", "--d", "3"], 2),
+])
+def test_exit_code_survives_a_closed_stderr(third_party, monkeypatch, argv, code):
+    # `verify ... 2>&1 | head -1`: the traceback meets a closed pipe; the exit code was Python's 1 ("refuted")
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", _ClosedPipe())
+    assert cli.main(argv) == code
