@@ -274,3 +274,40 @@ def test_exit_code_survives_a_closed_stderr(third_party, monkeypatch, argv, code
 
     monkeypatch.setattr(sys, "stderr", _ClosedPipe())
     assert cli.main(argv) == code
+
+
+# ------------------------------------------------------------- proofs_numeric harness: bad --json / --seed
+
+
+def _harness():
+    import os
+    import sys
+
+    proofs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "proofs_numeric")
+    sys.path.insert(0, proofs)
+    try:
+        import _harness
+    finally:
+        sys.path.remove(proofs)
+    return _harness
+
+
+@pytest.mark.parametrize("argv, words", [(["--json", "/{tmp}/afile/r.json"], "--json: directory"),
+                                         (["--seed", "-1"], "--seed: expected an integer >= 0, got -1")])
+def test_proof_script_refuses_bad_arguments_before_it_runs(argv, words, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    ran = []
+    argv = [a.replace("/{tmp}", str(tmp_path)) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        _harness().main(lambda proof, args: ran.append(1), claim="CX", statement="test", argv=["--quick", *argv])
+    assert info.value.code == 2 and not ran and words in capsys.readouterr().err  # was: a traceback after the run
+
+
+def test_proof_result_stands_when_its_json_cannot_be_written(tmp_path, capsys, monkeypatch):
+    import hemtools.io
+
+    monkeypatch.setattr(hemtools.io, "write_atomic", _no_space)
+    code = _harness().main(lambda proof, args: proof.check(True, "fine"), claim="CX", statement="test",
+                           argv=["--quick", "--json", str(tmp_path / "r.json")])
+    cap = capsys.readouterr()
+    assert code == 0 and cap.out.splitlines()[-1].startswith("PASS: CX") and "cannot write" in cap.err
