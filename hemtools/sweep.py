@@ -232,6 +232,8 @@ def _run_cell(cell: Cell, opts: SweepOptions, key: str | None = None, seed: int 
         json.dumps(out, allow_nan=False)  # a row that cannot be stored is an error row, not a lost sweep
     except Exception as exc:  # a bad cell is a result, not the end of the sweep
         out = _error_row(cell, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArgumentError) else str(exc))
+        if getattr(exc, "traceback_text", ""):  # an error in user code: its traceback is what the user needs
+            out["traceback"] = exc.traceback_text
     except SystemExit as exc:  # sys.exit() anywhere in the cell's code must not end the sweep (or a worker)
         out = _error_row(cell, f"sys.exit({exc.code!r}) was called while verifying this cell")
     except KeyboardInterrupt as exc:

@@ -311,3 +311,16 @@ def test_proof_result_stands_when_its_json_cannot_be_written(tmp_path, capsys, m
                            argv=["--quick", "--json", str(tmp_path / "r.json")])
     cap = capsys.readouterr()
     assert code == 0 and cap.out.splitlines()[-1].startswith("PASS: CX") and "cannot write" in cap.err
+
+
+def test_sweep_of_a_raising_loss_shows_the_users_traceback(third_party, tmp_path, capsys):
+    code = cli.main(["sweep", "--loss", f"{third_party}:raises", "--M", "2", "--d", "3", "--restarts", "1",
+                     "--no-hessian", "--workers", "0", "--store", str(tmp_path / "s.sqlite")])
+    err = capsys.readouterr().err
+    # was: exit 4 with one line per cell and no traceback anywhere (not in the store either)
+    assert code == 4 and "1 cell failed in user code; the traceback of theirs.py:raises M=2 d=3:" in err
+    assert 'theirs.py", line' in err and "in raises" in err and err.rstrip().endswith("boom inside their loss")
+    from hemtools import store
+
+    (row,) = store.read_rows(str(tmp_path / "s.sqlite"))
+    assert row["verdict"] == "error" and "in raises" in row["traceback"]

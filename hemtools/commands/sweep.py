@@ -185,8 +185,14 @@ def _sweep(args) -> int:
     extra = f", {summary.by_others} by another sweep" if summary.by_others else ""
     print(f"{summary.done} cells run, {summary.skipped} already in {path}{extra}: {counts}")
     keys = {sweep.cell_key(c, opts) for c in cells}
-    verdicts = [r.get("verdict") for r in stores.read_rows(path) if r.get("cell") in keys]
-    return exit_code(verdicts)  # error 4 > refuted 1 > inconclusive 3 > confirmed 0
+    rows = [r for r in stores.read_rows(path) if r.get("cell") in keys]
+    in_user_code = [r for r in rows if r.get("verdict") == "error" and r.get("traceback")]
+    if in_user_code:  # exit 4 for an error in user code comes with the user's traceback (SPEC §5), once
+        r = in_user_code[0]
+        sys.stderr.write(f"hemtools sweep: {len(in_user_code)} cell{'s' if len(in_user_code) > 1 else ''} failed in "
+                         f"user code; the traceback of {r.get('loss')} M={r.get('M')} d={r.get('d')}:\n"
+                         f"{r['traceback']}")
+    return exit_code([r.get("verdict") for r in rows])  # error 4 > refuted 1 > inconclusive 3 > confirmed 0
 
 
 class _Progress:
