@@ -324,3 +324,19 @@ def test_sweep_of_a_raising_loss_shows_the_users_traceback(third_party, tmp_path
 
     (row,) = store.read_rows(str(tmp_path / "s.sqlite"))
     assert row["verdict"] == "error" and "in raises" in row["traceback"]
+
+
+def test_plot_draws_from_the_default_sqlite_store(tmp_path, capsys, monkeypatch):
+    import json
+
+    import hemtools.plots
+
+    drawn = []
+    monkeypatch.setattr(hemtools.plots, "figure_for", lambda kind, results, out: drawn.append((kind, len(results))))
+    src = tmp_path / "old.jsonl"
+    src.write_text(json.dumps({**json.loads(ROW), "cell": "k1"}) + "\n")
+    db = tmp_path / "results.sqlite"
+    assert cli.main(["sweep", "import", str(src), str(db)]) == 0
+    code = cli.main(["plot", str(db), "--kind", "phase", "--out", str(tmp_path / "p.png")])
+    out, err = capsys.readouterr()
+    assert code == 0 and drawn == [("phase", 1)], err  # was: "cannot be read ('utf-8' codec can't decode ...)"
