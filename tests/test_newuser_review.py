@@ -340,3 +340,20 @@ def test_plot_draws_from_the_default_sqlite_store(tmp_path, capsys, monkeypatch)
     code = cli.main(["plot", str(db), "--kind", "phase", "--out", str(tmp_path / "p.png")])
     out, err = capsys.readouterr()
     assert code == 0 and drawn == [("phase", 1)], err  # was: "cannot be read ('utf-8' codec can't decode ...)"
+
+
+@pytest.mark.parametrize("kernel, params", [("riesz", {"s": 1e6}), ("gaussian", {"t": 1e300})])
+def test_an_absurd_potential_is_reported_without_numpy_warnings(kernel, params):
+    # `hemtools energy --kernel riesz --s 1e6` printed two RuntimeWarnings (overflow in power) above its
+    # one-line "LP bound failed: the potential is not finite" — the caller detects the non-finite values
+    import warnings
+
+    import numpy as np
+
+    from hemtools.bounds import Potential
+
+    pot = Potential(kernel, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals = [pot.f(np.linspace(-1, 0.9, 5)), pot.d1(np.linspace(-1, 0.9, 5)), pot.d2(np.linspace(-1, 0.9, 5))]
+    assert not all(np.isfinite(v).all() for v in vals)
