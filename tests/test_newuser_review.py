@@ -357,3 +357,38 @@ def test_an_absurd_potential_is_reported_without_numpy_warnings(kernel, params):
         warnings.simplefilter("error")
         vals = [pot.f(np.linspace(-1, 0.9, 5)), pot.d1(np.linspace(-1, 0.9, 5)), pot.d2(np.linspace(-1, 0.9, 5))]
     assert not all(np.isfinite(v).all() for v in vals)
+
+
+# ------------------------------------------------- a broken third-party entry point does not break the built-ins
+
+
+class _BrokenEntryPoint:
+    name, value = "their_loss", "their_pkg.losses:their_loss"
+
+    def load(self):
+        raise ImportError("No module named 'their_dependency'")
+
+
+@pytest.fixture
+def broken_entry_point(monkeypatch):
+    import importlib.metadata
+
+    from hemtools.losses import registry
+
+    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(registry, "_BROKEN_ENTRY_POINTS", {})
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [_BrokenEntryPoint()])
+
+
+def test_a_broken_entry_point_fails_only_its_own_loss(broken_entry_point, capsys):
+    from hemtools.errors import UserCodeError
+    from hemtools.losses import get_loss
+
+    assert get_loss("kcl").name == "kcl"  # was: UserCodeError (exit 4) for every loss, built-ins included
+    assert get_loss("infonce").name == "infonce"
+    with pytest.raises(UserCodeError, match="entry point their_loss = their_pkg.losses:their_loss"):
+        get_loss("their_loss")
+    assert cli.main(["losses"]) == 0
+    out, err = capsys.readouterr()
+    assert "kcl" in out and "entry point their_loss" in err and "their_dependency" in err
