@@ -382,12 +382,10 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
                 f"{'s' if len(not_comparable) > 1 else ''} where the reference has no derivative "
                 f"({', '.join(sorted({c.where for c in not_comparable}))}; values compared)"
             )
-    for side, dtypes in cast.items():
-        if dtypes:
-            diagnostics.insert(0, (
-                f"the {'implementation' if side == 'loss' else 'reference'} returns {', '.join(sorted(dtypes))} for "
-                "float64 inputs: its values were cast to float64 for this comparison (verify refuses it: "
-                "evaluate it in float64)"))
+    diagnostics = [
+        f"the {'implementation' if side == 'loss' else 'reference'} returns {', '.join(sorted(dtypes))} for "
+        "float64 inputs: its values were cast to float64 for this comparison (verify refuses it: evaluate it in "
+        "float64)" for side, dtypes in cast.items() if dtypes] + diagnostics
     return CompareReport(
         loss=a.name,
         reference=b.name,
