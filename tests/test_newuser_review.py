@@ -392,3 +392,20 @@ def test_a_broken_entry_point_fails_only_its_own_loss(broken_entry_point, capsys
     assert cli.main(["losses"]) == 0
     out, err = capsys.readouterr()
     assert "kcl" in out and "entry point their_loss" in err and "their_dependency" in err
+
+
+def test_a_loss_module_that_disables_autograd_keeps_the_autograd_hessian(tmp_path, monkeypatch, capsys):
+    # an inference-style module runs torch.set_grad_enabled(False) when imported: the Hessian fell back to
+    # finite differences with a note blaming the loss ("no second derivative in autograd ... does not require grad")
+    import torch
+
+    (tmp_path / "inference_style.py").write_text(
+        "import torch\ntorch.set_grad_enabled(False)\n\n\ndef f(U, V, tau=0.5):\n"
+        "    G = U @ V.T / tau\n    return -(G.diagonal() - torch.logsumexp(G, 1)).mean()\n")
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = cli.main(["verify", "--loss", "inference_style.py:f", "--M", "3", "--d", "3", "--restarts", "2"])
+    finally:
+        torch.set_grad_enabled(True)
+    out = capsys.readouterr().out
+    assert code == 0 and "no second derivative" not in out and "central differences" not in out
