@@ -13,6 +13,7 @@ from hemtools import cli
 pytest_plugins = ["pytester"]
 
 THIRD_PARTY = '''
+import torch
 
 
 def infonce_f32(U, V, tau=0.5):
