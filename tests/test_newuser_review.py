@@ -410,3 +410,10 @@ def test_a_loss_module_that_disables_autograd_keeps_the_autograd_hessian(tmp_pat
         torch.set_grad_enabled(True)
     out = capsys.readouterr().out
     assert code == 0 and "no second derivative" not in out and "central differences" not in out
+
+
+def test_a_loss_path_that_is_a_folder_says_so(tmp_path, monkeypatch, capsys):
+    (tmp_path / "losses.py").mkdir()  # a package folder named like a file
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["verify", "--loss", "losses.py:f", "--M", "3", "--d", "3"]) == 2
+    assert "'losses.py' is a directory" in capsys.readouterr().err  # was: "file 'losses.py' does not exist"

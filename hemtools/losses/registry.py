@@ -212,6 +212,8 @@ def _load_user_loss(ref: str) -> LossSpec:
         raise ArgumentError(f"loss: expected module:function or path/to/file.py:function, got {ref!r}")
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target)
+        if path.is_dir():
+            raise ArgumentError(f"loss: {target!r} is a directory; give path/to/file.py:function")
         if not path.is_file():
             raise ArgumentError(f"loss: file {target!r} does not exist")
         folder = str(path.resolve().parent)
