@@ -69,7 +69,7 @@ class Potential:
 
     def f(self, u: np.ndarray) -> np.ndarray:
         r2 = 2.0 - 2.0 * np.asarray(u, dtype=np.float64)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # non-finite: detected by the caller
             if self.kernel == "riesz":
                 return r2 ** (-self.s / 2)
             if self.kernel == "log":
@@ -79,7 +79,7 @@ class Potential:
     def d1(self, u: np.ndarray) -> np.ndarray:
         """f'(u) (positive on [−1, 1))."""
         r2 = 2.0 - 2.0 * np.asarray(u, dtype=np.float64)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # non-finite: detected by the caller
             if self.kernel == "riesz":
                 return self.s * r2 ** (-self.s / 2 - 1)
             if self.kernel == "log":
@@ -89,7 +89,7 @@ class Potential:
     def d2(self, u: np.ndarray) -> np.ndarray:
         """f''(u) (positive and increasing on [−1, 1))."""
         r2 = 2.0 - 2.0 * np.asarray(u, dtype=np.float64)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # non-finite: detected by the caller
             if self.kernel == "riesz":
                 return self.s * (self.s + 2) * r2 ** (-self.s / 2 - 2)
             if self.kernel == "log":

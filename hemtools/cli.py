@@ -66,6 +66,15 @@ def main(argv: list[str] | None = None, prog: str = "hemtools") -> int:
     return run_command(args._module.run, args, args.command)
 
 
+def _err(text: str) -> None:
+    """Write to stderr; a closed or full stderr (``2>&1 | head``) must not turn the exit code into Python's 1."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def run_command(fn, args, name: str) -> int:
     from hemtools.commands._common import json_stdout
     from hemtools.errors import ArgumentError, UserCodeError
@@ -75,25 +84,22 @@ def run_command(fn, args, name: str) -> int:
         with json_stdout(bool(getattr(args, "json", False))):
             return int(fn(args))
     except ArgumentError as exc:
-        print(f"hemtools {name}: error: {exc}", file=sys.stderr)
+        _err(f"hemtools {name}: error: {exc}\n")
         return EXIT_USAGE
     except UserCodeError as exc:
-        sys.stderr.write(exc.traceback_text)
-        print(f"hemtools {name}: {exc}", file=sys.stderr)
+        _err(f"{exc.traceback_text}hemtools {name}: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"hemtools {name}: interrupted", file=sys.stderr)
+        _err(f"hemtools {name}: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
     except SystemExit as exc:  # sys.exit() in code hemtools called: never an exit code of ours (0 = "confirmed")
-        traceback.print_exc()
-        print(f"hemtools {name}: error: sys.exit({exc.code!r}) was called during the run; exit code 4, not "
-              f"{exc.code!r}", file=sys.stderr)
+        _err(f"{traceback.format_exc()}hemtools {name}: error: sys.exit({exc.code!r}) was called during the run; "
+             f"exit code 4, not {exc.code!r}\n")
         return EXIT_ERROR
     except Exception:  # an internal error: show everything
-        traceback.print_exc()
-        print(f"hemtools {name}: internal error (please report it with the traceback above)", file=sys.stderr)
+        _err(f"{traceback.format_exc()}hemtools {name}: internal error (please report it with the traceback above)\n")
         return EXIT_ERROR
 
 

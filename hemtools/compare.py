@@ -30,6 +30,7 @@ Both losses get the same parameters unless given separately.  Nothing here print
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -313,6 +314,13 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
     if dtype not in ("float64", torch.float64):
         raise ArgumentError(f"dtype: compare runs in float64 only, got {dtype!r}")
     a, b = get_loss(loss), get_loss(reference)
+    # A user loss that computes in float32 is still compared (its result cast to float64, said in the
+    # diagnostics); verify refuses it (LossSpec.cast_lower_precision stays None there).
+    cast: dict[str, set[str]] = {"loss": set(), "reference": set()}
+    if a.user_code:
+        a = dataclasses.replace(a, cast_lower_precision=cast["loss"].add)
+    if b.user_code:
+        b = dataclasses.replace(b, cast_lower_precision=cast["reference"].add)
     if a.kind != b.kind:
         raise ArgumentError(f"reference: {b.name} acts on {b.kind}, {a.name} on {a.kind}: they cannot be compared")
     Ms, ds = _sizes(Ms, "M"), _sizes(ds, "d")
@@ -344,12 +352,14 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
         w = max(bad, key=lambda c: c.severity)
         what = "value" if w.value_mismatch else "gradient"
         diff, tol = (w.value_diff, w.value_tol) if w.value_mismatch else (w.grad_diff, w.grad_tol)
+        if w.value_mismatch and not (math.isfinite(w.value_loss) and math.isfinite(w.value_reference)):
+            worst = f"value {w.value_loss:.6g} (loss) vs {w.value_reference:.6g} (reference)"
+        else:
+            worst = f"{what} differs by {diff:.3g} > {tol:.2g}"
         verdict, reason = (
             Comparison.MISMATCH,
-            (
-                f"{len(bad)} of {len(cases)} configurations differ; worst: {what} differs by "
-                f"{diff:.3g} > {tol:.2g} ({w.where}, M={w.M}, d={w.d}, trial {w.trial})"
-            ),
+            f"{len(bad)} of {len(cases)} configurations differ; worst: {worst} ({w.where}, M={w.M}, d={w.d}, "
+            f"trial {w.trial})",
         )
         diagnostics = diagnose(
             a, b, pa, pb, dict(params or {}), dict(params_reference or {}), cases, float(rtol), float(atol)
@@ -372,6 +382,10 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
                 f"{'s' if len(not_comparable) > 1 else ''} where the reference has no derivative "
                 f"({', '.join(sorted({c.where for c in not_comparable}))}; values compared)"
             )
+    diagnostics = [
+        f"the {'implementation' if side == 'loss' else 'reference'} returns {', '.join(sorted(dtypes))} for "
+        "float64 inputs: its values were cast to float64 for this comparison (verify refuses it: evaluate it in "
+        "float64)" for side, dtypes in cast.items() if dtypes] + diagnostics
     return CompareReport(
         loss=a.name,
         reference=b.name,
@@ -509,8 +523,20 @@ def diagnose(
     vbad = [c for c in bad if c.value_mismatch and math.isfinite(c.value_loss) and math.isfinite(c.value_reference)]
     ratios = [c.value_loss / c.value_reference for c in vbad if c.value_reference != 0]
     offsets = [c.value_loss - c.value_reference for c in vbad]
+    one_sided = {
+        "implementation": [c for c in bad if not math.isfinite(c.value_loss) and math.isfinite(c.value_reference)],
+        "reference": [c for c in bad if not math.isfinite(c.value_reference) and math.isfinite(c.value_loss)],
+    }
+    for side, where in one_sided.items():
+        if where:
+            kinds = ", ".join(sorted({str(c.value_loss if side == "implementation" else c.value_reference)
+                                      for c in where}))
+            out.append(f"the {side} is non-finite ({kinds}) at {len(where)} configuration"
+                       f"{'s' if len(where) > 1 else ''} where the other is finite "
+                       f"({', '.join(sorted({c.where for c in where}))})")
     if not vbad:
-        out.append("values agree everywhere; only the gradients differ (a detached term, a custom backward?)")
+        if not any(one_sided.values()):  # otherwise said above: the values differ where one side is not finite
+            out.append("values agree everywhere; only the gradients differ (a detached term, a custom backward?)")
     elif ratios and len(ratios) == len(vbad) and max(abs(r - 1.0) for r in ratios) <= 1e-4:
         out.append(
             f"values agree to {max(abs(r - 1.0) for r in ratios):.1e} relative where they differ: small "

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .errors import ArgumentError
-from .validators import require_int
+from .validators import require_array, require_int
 
 Tensor = torch.Tensor
 
@@ -47,19 +47,7 @@ def check_level(level) -> float:
 
 
 def _points(x, name: str, ndim: int = 2) -> Tensor:
-    if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(np.asarray(x, dtype=np.float64))
-        except (TypeError, ValueError) as e:
-            raise ArgumentError(f"{name}: expected an array of numbers, got {type(x).__name__}") from e
-    if x.ndim != ndim or x.numel() == 0:
-        raise ArgumentError(f"{name}: expected a non-empty {ndim}-d array, got shape {tuple(x.shape)}")
-    if x.is_complex():
-        raise ArgumentError(f"{name}: expected real numbers, got {x.dtype}")
-    x = x.to(torch.float64)
-    if not bool(torch.isfinite(x).all()):
-        raise ArgumentError(f"{name}: contains NaN or infinite entries")
-    return x
+    return require_array(name, x, ndim)
 
 
 def _pair(U, V) -> tuple[Tensor, Tensor]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import ArgumentError
-from .validators import require_int
+from .validators import require_array, require_int
 
 Tensor = torch.Tensor
 
@@ -36,17 +36,7 @@ Tensor = torch.Tensor
 
 
 def _array(x, name: str, ndim: int) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ArgumentError(f"{name}: expected an array of numbers, got {type(x).__name__}") from e
-    if a.ndim != ndim or a.size == 0:
-        raise ArgumentError(f"{name}: expected a non-empty {ndim}-d array, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ArgumentError(f"{name}: contains NaN or infinite entries")
-    return a
+    return require_array(name, x, ndim).detach().cpu().numpy()
 
 
 def _labels(labels, n: int) -> np.ndarray:

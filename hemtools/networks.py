@@ -35,7 +35,7 @@ import torch
 
 from .errors import ArgumentError
 from .losses.alphacl import alpha_energy
-from .validators import require_int
+from .validators import require_array, require_int
 
 Tensor = torch.Tensor
 
@@ -49,25 +49,7 @@ RANK_RTOL = 1e-6
 
 
 def _matrix(x, name: str, *, square: bool = False, batched: bool = False) -> Tensor:
-    if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(x, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ArgumentError(f"{name}: expected a matrix of numbers, got {type(x).__name__}") from e
-    ndims = (2, 3) if batched else (2,)
-    if x.ndim not in ndims or min(x.shape, default=0) < 1:
-        raise ArgumentError(f"{name}: expected a {' or '.join(f'{k}-d' for k in ndims)} tensor with no empty axis, "
-                            f"got shape {tuple(x.shape)}")
-    if square and x.shape[-1] != x.shape[-2]:
-        raise ArgumentError(f"{name}: expected a square matrix, got shape {tuple(x.shape)}")
-    if not x.is_floating_point() and not x.is_complex():
-        x = x.to(torch.float64)
-    if x.is_complex():
-        raise ArgumentError(f"{name}: expected real numbers, got {x.dtype}")
-    x = x.to(torch.float64)
-    if not bool(torch.isfinite(x).all()):
-        raise ArgumentError(f"{name}: contains NaN or infinite entries")
-    return x
+    return require_array(name, x, (2, 3) if batched else 2, square=square)
 
 
 def _int(x, name: str, low: int) -> int:

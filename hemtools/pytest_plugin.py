@@ -103,6 +103,9 @@ def pytest_generate_tests(metafunc):
     if marker is None:
         return
     try:
+        if marker.args:  # @pytest.mark.hemtools("kcl") was ignored, then "no loss given"
+            raise MarkerError(f"@pytest.mark.hemtools takes keyword arguments only (loss=..., M=..., d=...), got "
+                              f"positional {', '.join(map(repr, marker.args))}")
         cases = grid_cases(marker.kwargs)
     except MarkerError as exc:
         if "hemtools_case" not in metafunc.fixturenames:
@@ -176,6 +179,11 @@ def _make_verify(request, case):
             d = gd if d is None else d
         claim = marked.get("claim", "simplex") if claim is _UNSET else claim
         expect = marked.get("expect", "confirmed") if expect is _UNSET else expect
+        wanted = (expect,) if isinstance(expect, str) else tuple(expect or ())
+        verdicts = ("confirmed", "refuted", "inconclusive")
+        if any(w not in verdicts for w in wanted):  # a typo ("confirmd") failed every run as a wrong verdict
+            pytest.fail(f"hem_verify: expect: expected {', '.join(verdicts)}, a tuple of them or None, got {expect!r}",
+                        pytrace=False)
         hessian = pick("hessian", hessian)
         p = {k: v for k, v in marked.items() if k not in MARKER_OPTIONS}
         p.update(marked.get("params") or {})
@@ -196,7 +204,6 @@ def _make_verify(request, case):
             failure = f"hem_verify: {exc}\n{exc.traceback_text}"
         if failure is not None:  # outside the except block: no chained tracebacks in the report
             pytest.fail(failure, pytrace=False)
-        wanted = (expect,) if isinstance(expect, str) else tuple(expect or ())
         if expect is not None and report.verdict not in wanted:
             from hemtools.text import render_verify as render
 

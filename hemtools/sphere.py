@@ -143,7 +143,8 @@ def _ehvp(egrad: Tensor, v: Tensor, leaf: Tensor, retain_graph: bool = False) ->
     (a linear or constant loss: its gradient carries no graph)."""
     if not egrad.requires_grad:
         return torch.zeros_like(leaf)
-    (ehv,) = torch.autograd.grad((egrad * v).sum(), leaf, retain_graph=retain_graph, allow_unused=True)
+    with torch.enable_grad():  # as value_and_egrad: a user module may have run torch.set_grad_enabled(False)
+        (ehv,) = torch.autograd.grad((egrad * v).sum(), leaf, retain_graph=retain_graph, allow_unused=True)
     return torch.zeros_like(leaf) if ehv is None else ehv
 
 

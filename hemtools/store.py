@@ -176,9 +176,12 @@ class SqliteStore:
         check_sqlite(self.path)
         self.host = socket.gethostname()
         self.owner = self.owner or f"{self.host}:{os.getpid()}:{time.time_ns()}"
-        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.con.execute("PRAGMA busy_timeout=60000")
-        mode = self.con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        try:
+            self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.con.execute("PRAGMA busy_timeout=60000")
+            mode = self.con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:  # a folder that refuses files, a read-only store
+            raise ArgumentError(f"{self.path}: cannot open the store for writing ({exc})") from None
         if str(mode).lower() != "wal":  # e.g. a network file system: still correct, one writer at a time
             self.con.execute("PRAGMA journal_mode=DELETE")
         self.con.execute("PRAGMA synchronous=NORMAL")
@@ -380,7 +383,10 @@ class JsonlStore:
         self.write_seconds = 0.0
         self.writes = 0
         self.stats = ReadStats()
-        self.fh = open(path, "a+b")  # noqa: SIM115 - held (and locked) for the whole lifetime; close()
+        try:
+            self.fh = open(path, "a+b")  # noqa: SIM115 - held (and locked) for the whole lifetime; close()
+        except OSError as exc:
+            raise ArgumentError(f"{path}: cannot open the store for writing ({exc.strerror or exc})") from None
         try:
             import fcntl
 

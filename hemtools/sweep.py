@@ -106,10 +106,15 @@ def canonical(cells: Iterable[Cell]) -> list[Cell]:
     return out
 
 
+#: the most values one axis of a grid may have (``--M 2:100000000`` built a 10⁸-element list before any check)
+MAX_AXIS = 100_000
+
+
 def parse_int_list(text: str, name: str) -> list[int]:
     """'2,3,8' or '2:17' (inclusive range) or '2:17:3' → list of ints (duplicates dropped, order kept)."""
     out: list[int] = []
     empty = None
+    too_long = False
     try:
         for part in str(text).split(","):
             part = part.strip()
@@ -123,11 +128,18 @@ def parse_int_list(text: str, name: str) -> list[int]:
                 if bits[0] > bits[1]:
                     empty = part
                     break
-                out.extend(range(bits[0], bits[1] + 1, step))
+                values = range(bits[0], bits[1] + 1, step)
+                if len(out) + len(values) > MAX_AXIS:
+                    too_long = True
+                    break
+                out.extend(values)
             elif part:
                 out.append(int(part))
     except ValueError:
         raise ArgumentError(f"{name}: expected integers like 2,3,8 or a range 2:17 or 2:17:3, got {text!r}") from None
+    if too_long:
+        raise ArgumentError(f"{name}: {text!r} has more than {MAX_AXIS:,} values; a grid axis that long is a typo "
+                            "(split a real one into several sweeps)")
     if empty is not None:
         a, b = empty.split(":")[:2]
         raise ArgumentError(f"{name}: range {empty} is empty (start > stop); did you mean {b.strip()}:{a.strip()}?")
@@ -220,6 +232,8 @@ def _run_cell(cell: Cell, opts: SweepOptions, key: str | None = None, seed: int 
         json.dumps(out, allow_nan=False)  # a row that cannot be stored is an error row, not a lost sweep
     except Exception as exc:  # a bad cell is a result, not the end of the sweep
         out = _error_row(cell, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArgumentError) else str(exc))
+        if getattr(exc, "traceback_text", ""):  # an error in user code: its traceback is what the user needs
+            out["traceback"] = exc.traceback_text
     except SystemExit as exc:  # sys.exit() anywhere in the cell's code must not end the sweep (or a worker)
         out = _error_row(cell, f"sys.exit({exc.code!r}) was called while verifying this cell")
     except KeyboardInterrupt as exc:

@@ -180,6 +180,16 @@ def main(run: Callable[[Proof, argparse.Namespace], None], *, claim: str, statem
     args = ap.parse_args(argv)
     if args.threads < 1:
         ap.error(f"--threads: expected an integer >= 1, got {args.threads}")
+    if args.seed < 0:  # torch takes a negative seed, numpy's default_rng does not: refused before any work
+        ap.error(f"--seed: expected an integer >= 0, got {args.seed}")
+    if args.json:  # before the run, not after minutes of it
+        from hemtools.errors import ArgumentError
+        from hemtools.validators import check_output_file
+
+        try:
+            check_output_file(args.json, "--json")
+        except ArgumentError as exc:
+            ap.error(str(exc))
     pin_threads(args.threads)
     import torch  # after the environment is pinned
 
@@ -200,8 +210,13 @@ def main(run: Callable[[Proof, argparse.Namespace], None], *, claim: str, statem
         status = "ERROR"
     result = ProofResult(claim, statement, mode, proof.setting, proof.numbers, proof.checks, status,
                          time.perf_counter() - t0, proof.notes)
+    print(result.summary_line(), flush=True)  # first: a JSON file that cannot be written must not lose it
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result.to_dict(), fh, indent=1)
-    print(result.summary_line(), flush=True)
+        from hemtools.io import write_atomic
+
+        try:
+            write_atomic(args.json, json.dumps(result.to_dict(), indent=1))
+        except OSError as exc:
+            print(f"error: --json: cannot write {args.json!r} ({exc.strerror or exc}); the result above stands",
+                  file=sys.stderr)
     return EXIT_CODES[status]

@@ -152,18 +152,17 @@ def print_json(obj) -> bool:
     return write_stdout(text, sys.stdout if _JSON_STREAM is _UNSET else _JSON_STREAM)
 
 
-def show(doc: dict, as_json: bool, render, plot: str | None = None, draw=None, label: str = "figure     ") -> None:
+def show(doc: dict, as_json: bool, render, plot: str | None = None, draw=None, label: str = "figure     ",
+         name: str = "") -> None:
     """The result of a command: one JSON document or its table on stdout, then the figure (when asked for)
-    and, without --json, the line naming it."""
+    and, without --json, the line naming it.  A figure that cannot be written is one line on stderr
+    (:func:`write_figure`): the result was shown and the exit code stays the result's."""
     if as_json:
         print_json(doc)
     else:
-        sys.stdout.write(render(doc))
-        sys.stdout.flush()
-    if plot:
-        draw(doc, plot)
-        if not as_json:
-            print(f"{label}{plot}")
+        write_stdout(render(doc))
+    if plot and write_figure(lambda path: draw(doc, path), plot, name) and not as_json:
+        write_stdout(f"{label}{plot}\n")
 
 
 def write_figure(draw, path: str, name: str) -> bool:

@@ -71,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
         r["notes"].append(f"non-finite: {', '.join(bad)}")
     if args.plot:
         from hemtools.plots import analyze_figure
-    show(r, args.json, render, args.plot, analyze_figure if args.plot else None, label="figure          ")
+    show(r, args.json, render, args.plot, analyze_figure if args.plot else None, label="figure          ", name=NAME)
     return EXIT_INCONCLUSIVE if bad else EXIT_OK

@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     if not (args.tau > 0 and args.tau < float("inf")):
         raise ArgumentError(f"--tau: expected a finite number > 0, got {args.tau!r}")
     cells = _cells(args)
+    from hemtools.validators import check_output_dir
+
+    check_output_dir(args.save_dir, "--save-dir")  # before the grid runs: a candidate found must be savable
 
     from hemtools import grids
     from hemtools.formula import compile_formula
@@ -166,7 +169,6 @@ def _save_candidates(rows, conds, save_dir: str) -> list[str]:
     for r in rows:
         if not r.candidate:
             continue
-        os.makedirs(save_dir, exist_ok=True)
         stem = "".join(ch if ch.isalnum() else "_" for ch in f"{r.phi}__{r.psi}")[:60]
         path = os.path.join(save_dir, f"counterexample_{stem}_M{r.M}_d{r.d}.json")
         cond = conds.get((r.phi, r.psi, r.M))
@@ -182,7 +184,13 @@ def _save_candidates(rows, conds, save_dir: str) -> list[str]:
             "verify": r.report,
             "points": r.report.get("points"),
         }
-        write_atomic(path, json.dumps(doc, indent=2, allow_nan=False, default=str))
+        try:
+            os.makedirs(save_dir, exist_ok=True)
+            write_atomic(path, json.dumps(doc, indent=2, allow_nan=False, default=str))
+        except OSError as exc:  # the table is still printed: the candidate's numbers are not lost
+            print(f"hemtools conditions: error: cannot save {path!r} ({exc.strerror or exc}); the table below "
+                  "stands", file=sys.stderr)
+            continue
         paths.append(path)
     return paths
 

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             text += "\n" + render_rigorous(doc["rigorous"])
         return text
 
-    show(out, args.json, table, args.plot, figure)
+    show(out, args.json, table, args.plot, figure, name=NAME)
     return code
 
 

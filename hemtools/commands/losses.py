@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._common import print_json
 
@@ -17,8 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hemtools.losses import registered
+    from hemtools.losses.registry import broken_entry_points
 
     reg = registered()
+    for name, exc in sorted(broken_entry_points().items()):  # listed, not fatal: the other losses still work
+        print(f"hemtools losses: {exc} (not listed; `verify --loss {name}` shows its traceback)", file=sys.stderr)
     if args.json:
         print_json([s.to_dict() for _, s in sorted(reg.items())])
         return 0

@@ -40,13 +40,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="figure file (.png, .svg or .pdf)")
 
 
+def _results(path: str) -> list[dict]:
+    """The results in a saved file: a JSON document, JSON lines, or an SQLite sweep store (the default store
+    of ``hemtools sweep``; read as text it was "cannot be read ('utf-8' codec ...)")."""
+    try:
+        with open(path, "rb") as fh:
+            sqlite = fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        sqlite = False
+    if not sqlite:
+        return read_results(path)
+    from hemtools import store as stores
+    from hemtools.errors import ArgumentError
+
+    rows = [r for r in stores.read_rows(path) if r.get("verdict") != "error"]
+    if not rows:
+        raise ArgumentError(f"{path}: the store holds no finished cell to draw")
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     from hemtools.errors import ArgumentError
 
     check_output_path(args.out, what="--out")
     results: list[dict] = []
     for path in args.results:
-        results += [{**r, "_source": path} for r in read_results(path)]
+        results += [{**r, "_source": path} for r in _results(path)]
     if args.kind not in ("energy", "phase") and len(results) > 1:
         raise ArgumentError(f"--kind {args.kind}: draws one result, got {len(results)} "
                             f"(from {', '.join(args.results)}); energy and phase take several")
@@ -65,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         plots.figure_for(args.kind, results, args.out)
+    except OSError as exc:  # a full disk, a folder that refuses files: the saved results are untouched
+        raise ArgumentError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else f"{type(exc).__name__}: {exc}"
         raise ArgumentError(

@@ -185,8 +185,14 @@ def _sweep(args) -> int:
     extra = f", {summary.by_others} by another sweep" if summary.by_others else ""
     print(f"{summary.done} cells run, {summary.skipped} already in {path}{extra}: {counts}")
     keys = {sweep.cell_key(c, opts) for c in cells}
-    verdicts = [r.get("verdict") for r in stores.read_rows(path) if r.get("cell") in keys]
-    return exit_code(verdicts)  # error 4 > refuted 1 > inconclusive 3 > confirmed 0
+    rows = [r for r in stores.read_rows(path) if r.get("cell") in keys]
+    in_user_code = [r for r in rows if r.get("verdict") == "error" and r.get("traceback")]
+    if in_user_code:  # exit 4 for an error in user code comes with the user's traceback (SPEC §5), once
+        r = in_user_code[0]
+        sys.stderr.write(f"hemtools sweep: {len(in_user_code)} cell{'s' if len(in_user_code) > 1 else ''} failed in "
+                         f"user code; the traceback of {r.get('loss')} M={r.get('M')} d={r.get('d')}:\n"
+                         f"{r['traceback']}")
+    return exit_code([r.get("verdict") for r in rows])  # error 4 > refuted 1 > inconclusive 3 > confirmed 0
 
 
 class _Progress:
@@ -263,24 +269,30 @@ def _report(args) -> int:
             raise ArgumentError(f"--plot: no rows to draw in {args.store}" + (" after --where" if args.where else ""))
         from hemtools.sweep_report import report_figure
 
-        report_figure(rows, args.plot)
-        if not args.json:
+        from ._common import write_figure
+
+        if write_figure(lambda path: report_figure(rows, path), args.plot, NAME) and not args.json:
             print(f"figure  {args.plot}")
     return 0
 
 
 def _export(args) -> int:
+    from hemtools.errors import ArgumentError
     from hemtools.store import export_rows
+    from hemtools.validators import check_output_file
 
-    text = export_rows(_read(args.store, args.where), "jsonl" if args.jsonl else "csv")
     if args.out:
-        from hemtools.errors import ArgumentError
-
         if os.path.abspath(args.out) == os.path.abspath(args.store):
             raise ArgumentError("--out: the export would overwrite the store it reads")
+        check_output_file(args.out)
+    text = export_rows(_read(args.store, args.where), "jsonl" if args.jsonl else "csv")
+    if args.out:
         from ._common import write_atomic
 
-        write_atomic(args.out, text)
+        try:
+            write_atomic(args.out, text)
+        except OSError as exc:  # the store is untouched: nothing is lost, the command can be rerun
+            raise ArgumentError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
     else:
         sys.stdout.write(text)
     return 0

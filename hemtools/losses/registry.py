@@ -87,6 +87,9 @@ def batched(fn: Callable | None = None):
 _REGISTRY: dict[str, LossSpec] = {}
 _BUILTINS_LOADED = False
 _ENTRY_POINTS_LOADED = False
+#: entry points that raised while loading, by name: the error is raised when that name is asked for, so that a
+#: broken third-party package does not take down `verify --loss kcl` (or every other loss) with it
+_BROKEN_ENTRY_POINTS: dict[str, UserCodeError] = {}
 _BUILTIN_MODULES = ("infonce", "dhel", "kcl", "energy", "phipsi", "alphacl")
 
 
@@ -140,7 +143,8 @@ def _load_entry_points() -> None:
         try:
             obj = ep.load()
         except (Exception, SystemExit) as exc:
-            raise UserCodeError(f"entry point {ep.name} = {ep.value}", exc) from exc
+            _BROKEN_ENTRY_POINTS[ep.name] = UserCodeError(f"entry point {ep.name} = {ep.value}", exc)
+            continue
         if callable(obj) and not inspect.ismodule(obj) and ep.name not in _REGISTRY:
             _REGISTRY[ep.name] = _spec_from_user_callable(ep.name, obj, source=f"entry point {ep.value}")
 
@@ -150,6 +154,12 @@ def registered() -> dict[str, LossSpec]:
     _load_builtins()
     _load_entry_points()
     return dict(_REGISTRY)
+
+
+def broken_entry_points() -> dict[str, UserCodeError]:
+    """Installed entry points of the group ``hemtools.losses`` that raised while loading, by name."""
+    _load_entry_points()
+    return dict(_BROKEN_ENTRY_POINTS)
 
 
 def names(kind: str | None = None) -> list[str]:
@@ -174,11 +184,19 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
 
             return _spec_from_external(adapters.external_loss(name))
         return _load_user_loss(name)
+    _load_builtins()
+    if name in _REGISTRY:  # a built-in needs no installed package to load
+        return _REGISTRY[name]
     reg = registered()
     if name in reg:
         return reg[name]
+    if name in _BROKEN_ENTRY_POINTS:
+        raise _BROKEN_ENTRY_POINTS[name]
     close = difflib.get_close_matches(name, reg.keys(), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if _BROKEN_ENTRY_POINTS:
+        hint += (f"; installed entry points that failed to load: {', '.join(sorted(_BROKEN_ENTRY_POINTS))} "
+                 f"({'; '.join(str(e) for e in _BROKEN_ENTRY_POINTS.values())})")
     raise ArgumentError(f"loss: unknown loss {name!r}{hint} (registered: {', '.join(sorted(reg))}; "
                      "or give module:function / path/to/file.py:function)")
 
@@ -194,6 +212,8 @@ def _load_user_loss(ref: str) -> LossSpec:
         raise ArgumentError(f"loss: expected module:function or path/to/file.py:function, got {ref!r}")
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target)
+        if path.is_dir():
+            raise ArgumentError(f"loss: {target!r} is a directory; give path/to/file.py:function")
         if not path.is_file():
             raise ArgumentError(f"loss: file {target!r} does not exist")
         folder = str(path.resolve().parent)

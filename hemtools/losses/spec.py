@@ -275,6 +275,9 @@ class LossSpec:
     required: tuple[str, ...] = ()  # keyword parameters without a default (user losses): must be given
     advice: Callable[[dict], list[str]] | None = None  # caveats that apply to given parameters
     forms: Forms = Forms()
+    # None (verify): a user loss returning a lower precision than its inputs breaks the contract (exit 4).
+    # A callable (compare): such a result is cast to the inputs' dtype and the callable gets its dtype name
+    cast_lower_precision: Callable[[str], None] | None = None
 
     def notes(self, params: Mapping[str, Any]) -> list[str]:
         """Caveats for these (resolved) parameters, e.g. a kernel that is not differentiable at the minimiser."""
@@ -411,6 +414,10 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
         raise LossContractError(spec.name, f"returned a tensor of shape {tuple(val.shape)}, expected {what}")
     if not val.is_floating_point():
         raise LossContractError(spec.name, f"returned a {str(val.dtype).replace('torch.', '')} tensor, expected {what}")
+    if val.dtype != inputs[0].dtype and spec.cast_lower_precision is not None and \
+            torch.finfo(val.dtype).eps > torch.finfo(inputs[0].dtype).eps:
+        spec.cast_lower_precision(str(val.dtype).replace("torch.", ""))
+        val = val.to(inputs[0].dtype)
     if val.dtype != inputs[0].dtype:
         raise LossContractError(spec.name, f"returned {str(val.dtype).replace('torch.', '')} for "
                                 f"{str(inputs[0].dtype).replace('torch.', '')} inputs; verification runs in float64: "
