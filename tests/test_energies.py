@@ -194,11 +194,12 @@ def test_same_seed_same_result_and_json():
 
 
 def test_basin_hopping_leaves_a_higher_minimum():
-    """N = 74, seed 1, two solves per round (measured): the random restarts end 2.2e-3 above the published
-    value, a later round of perturbed solves reaches it.  The test checks that round 0 really was stuck
-    (otherwise it would say nothing about the hops)."""
+    """N = 74, seed 0, two solves per round (measured with the L-BFGS relaxation; seed 1 did it with the
+    Barzilai–Borwein one): the random restarts end 2.2e-3 above the published value, a later round of
+    perturbed solves reaches it.  The test checks that round 0 really was stuck (otherwise it would say
+    nothing about the hops)."""
     ref = energies.thomson_table()[74]
-    hop = energies.minimise("riesz", 74, 3, restarts=2, max_rounds=10, seed=1, recognise=False)
+    hop = energies.minimise("riesz", 74, 3, restarts=2, max_rounds=10, seed=0, recognise=False)
     assert hop.round_best[0] > ref + 1e-4
     assert abs(hop.value - ref) <= 1e-8 and hop.rounds >= 1
     # the polish moves it by round-off
