@@ -259,9 +259,10 @@ def _relax_lbfgs(X: Tensor, kernel: str, params: dict, *, rtol: float, max_iter:
     out_x, out_v = X_.copy(), np.full(B, math.nan)
     out_g, out_s, out_it = out_v.copy(), out_v.copy(), np.zeros(B, dtype=np.int64)
     last_g, rows = out_g.copy(), []
-    v, eg, scale = evaluate(X_)
-    g = project(X_, eg)
-    gn = np.sqrt(np.einsum("bnd,bnd->b", g, g))
+    with np.errstate(all="ignore"):  # a non-finite start is reported, not warned about
+        v, eg, scale = evaluate(X_)
+        g = project(X_, eg)
+        gn = np.sqrt(np.einsum("bnd,bnd->b", g, g))
     S, Y = np.zeros((B, m, n)), np.zeros((B, m, n))  # ring buffers; empty slots are zero, `valid` False
     SY, YY = np.zeros((B, m, m)), np.zeros((B, m, m))  # s_i·y_j, y_i·y_j (ring order)
     valid = np.zeros((B, m), dtype=bool)

@@ -76,8 +76,9 @@ def test_published_thomson_energies_all_of_the_shared_table(N):
     assert abs(r.value - ref) <= 1e-8, (N, r.value, ref)
 
 
-@pytest.mark.slow  # ~1.5 min: beyond the shared table, from the data file's second source; N = 78 needs the
-# basin hopping's patience (a fixed 3 rounds stopped 7.4e-4 above the published value)
+@pytest.mark.slow  # ~90 s wall niced under load average 9-10 (N = 100 alone 25 s; ~50 s quiet before the L-BFGS
+# relaxation): beyond the shared table, from the data file's second source; N = 78 needs the basin hopping's
+# patience (a fixed 3 rounds stopped 7.4e-4 above the published value with the BB relaxation)
 @pytest.mark.parametrize("N", [50, 64, 74, 78, 88, 100])
 def test_published_thomson_energies_beyond_40(N):
     ref = energies.thomson_table()[N]
