@@ -119,3 +119,11 @@ def test_energy_not_converged_is_exit_3(capsys):
     """Gaussian t = 500 with the defaults stops at a gradient 1e10 times its relative tolerance (measured)."""
     code, out, _ = run(capsys, "energy", "--kernel", "gaussian", "--t", "500", "--N", "5", "--d", "3", "--no-bound")
     assert code == 3 and "NOT converged" in out
+
+
+def test_energy_max_iter_bounds_every_solve(capsys):
+    code, out, _ = run(capsys, "energy", "--kernel", "riesz", "--N", "12", "--d", "3", "--max-iter", "3",
+                       "--rounds", "0", "--restarts", "2", "--no-bound")
+    assert code == 3 and "NOT converged" in out
+    code, _, err = run(capsys, "energy", "--kernel", "riesz", "--N", "12", "--d", "3", "--max-iter", "0")
+    assert code == 2 and err.count("\n") == 1 and "--max-iter" in err

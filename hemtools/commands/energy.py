@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many rounds without improvement (default max(3, min(ceil(N/10), 10)))")
     p.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator (default 0)")
+    p.add_argument("--max-iter", type=int, default=None, metavar="K",
+                   help="most iterations of each local solve, the final polish included (default 20000, then "
+                   "the trust region finishes what L-BFGS does not certify)")
     p.add_argument("--no-bound", action="store_true", help="skip the LP lower bound")
     p.add_argument("--degree", type=int, default=None, help="degree of the LP polynomial (default 30)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document")
@@ -70,17 +73,19 @@ def run(args: argparse.Namespace) -> int:
         ("--rounds", args.rounds, 0),
         ("--patience", args.patience, 1),
         ("--seed", args.seed, 0),
+        ("--max-iter", args.max_iter, 1),
     ):
         if val is not None:
             require_int(name, val, lo)
     if args.degree is not None:
         require_int("--degree", args.degree, 1, 1999, hint="the LP grid has 2001 points")
-    # the solver holds a few N×N float64 matrices per restart; refuse what cannot fit rather than crash
-    need = 6 * 8 * args.restarts * args.N**2
+    # the relaxation evaluates its pair terms in bounded blocks and relaxes the restarts in groups that fit
+    # (energy_relax.RELAX_MEMORY); the final polish holds a few N×N float64 matrices: refuse what cannot fit
+    need = 6 * 8 * args.N**2
     if need > 64 * 2**30:
         raise ArgumentError(
-            f"--N {args.N} with --restarts {args.restarts}: the solver would need ~{need / 2**30:.0f} GiB "
-            "(a few N×N float64 matrices per restart); lower --restarts or --N"
+            f"--N {args.N}: the final polish would need ~{need / 2**30:.0f} GiB (a few N×N float64 matrices); "
+            "lower --N"
         )
     if args.plot:
         check_output_path(args.plot)
@@ -107,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_rounds=args.rounds,
         patience=args.patience,
+        max_iter=args.max_iter,
     )
     bound = None
     if not args.no_bound and math.isfinite(res.value):
