@@ -47,13 +47,7 @@ def check_output_path(path: str, allowed=(".png", ".svg", ".pdf"), what: str = "
     if ext not in allowed:
         raise ArgumentError(f"{what}: unsupported file type {ext or '(none)'!r} in {path!r}; "
                             f"use one of {', '.join(allowed)}")
-    if os.path.isdir(path):
-        raise ArgumentError(f"{what}: {path!r} is a directory; give a file name")
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise ArgumentError(f"{what}: directory {d!r} does not exist")
-    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ArgumentError(f"{what}: cannot write {path!r} (permission denied)")
+    check_output_file(path, what)
 
 
 def check_output_file(path: str, what: str = "--out") -> None:
