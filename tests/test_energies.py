@@ -67,7 +67,7 @@ def test_published_thomson_energies_fast_subset(N):
     assert abs(r.value - ref) <= 1e-8, (N, r.value, ref)
 
 
-@pytest.mark.slow  # the rest of the shared table (the fast subset above runs by default; benchmarks/thomson.py sweeps to 100)
+@pytest.mark.slow  # the rest of the shared table (the fast subset runs by default; benchmarks/thomson.py goes to 100)
 @pytest.mark.parametrize("N", [n for n in range(2, 41) if n not in FAST_SUBSET])
 def test_published_thomson_energies_all_of_the_shared_table(N):
     ref = energies.thomson_table()[N]
