@@ -102,9 +102,14 @@ def _pullback(P: Mapping[str, Tensor], U: Tensor, V: Tensor, dU: Tensor | None =
     pp = P["p"].unsqueeze(-1)
     gU = pp * dV
     gV = pp * dU
-    if "uu" in P:
+    # "uu_s"/"vv_s": a dual already symmetrised (P + Pᵀ), as KCL's are (fewer operations per product)
+    if "uu_s" in P:
+        gU = gU + P["uu_s"] @ dU
+    elif "uu" in P:
         gU = gU + (P["uu"] + P["uu"].transpose(-1, -2)) @ dU
-    if "vv" in P:
+    if "vv_s" in P:
+        gV = gV + P["vv_s"] @ dV
+    elif "vv" in P:
         gV = gV + (P["vv"] + P["vv"].transpose(-1, -2)) @ dV
     if "uv" in P:
         gU = gU + P["uv"] @ dV
@@ -130,23 +135,31 @@ class _PairKernelTerms:
         self.need = frozenset(("uu", "vv") if self.sym else ("uu",))
         self.M = M
 
+    def _weights(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """γ/(M(M−1)) off the diagonal, and twice that (the symmetrised duals), once per dtype and device."""
+        key = (like.dtype, like.device)
+        if getattr(self, "_key", None) != key:
+            off = 1.0 - torch.eye(self.M, dtype=like.dtype, device=like.device)
+            self._w, self._w2, self._key = self.wu * off, (2.0 * self.wu) * off, key
+        return self._w, self._w2
+
     def evaluate(self, G: _Blocks, second: bool):
-        off = 1.0 - torch.eye(self.M, dtype=G["p"].dtype, device=G["p"].device)
+        w, w2 = self._weights(G["p"])
         phi, d1, d2 = self.fa(G["p"])
         val = self.wa * phi.sum(-1)
         P = {"p": self.wa * d1}
         state = {"p": self.wa * d2} if second else None
-        for b in sorted(self.need):
+        for b in sorted(self.need):  # symmetric blocks, symmetric weights: the duals are stored as P + Pᵀ
             k, k1, k2 = self.fu(G[b])
-            val = val + self.wu * (k * off).sum((-2, -1))
-            P[b] = (self.wu * off) * k1
+            val = val + (w * k).sum((-2, -1))
+            P[b + "_s"] = w2 * k1
             if second:
-                state[b] = (self.wu * off) * k2
+                state[b] = w2 * k2
         return val, P, state
 
     @staticmethod
     def direction(state, dG: _Blocks) -> dict:
-        return {b: w2 * dG[b] for b, w2 in state.items()}
+        return {(b if b == "p" else b + "_s"): w2 * dG[b] for b, w2 in state.items()}
 
     @staticmethod
     def select_state(state, idx: Tensor):
