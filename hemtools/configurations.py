@@ -559,18 +559,36 @@ def match_points(x: Tensor, y: Tensor, tol: float = 1e-6, max_nodes: int = 20000
         c[p, q] = True  # keep the record of p's image
         return c
 
+    sq = (xn * xn).sum(1)
+
     def span_residual(basis: list[np.ndarray], v: np.ndarray) -> np.ndarray:
-        for b in basis:
-            v = v - (v @ b) * b
+        """v minus its projection onto the span of the orthonormal ``basis`` (projected twice: one pass of
+        classical Gram–Schmidt loses orthogonality, two do not)."""
+        if not basis:
+            return v
+        b = np.stack(basis)
+        for _ in range(2):
+            v = v - (v @ b.T) @ b
         return v
 
-    def dfs(cand: np.ndarray, ax: list[int], ay: list[int], basis: list[np.ndarray]):
+    def extend(span: tuple, p: int) -> tuple:
+        """(basis, proj2) with x_p's direction added when it enlarges the span; proj2[i] = ‖x_i's projection
+        onto the span‖², kept up to date so that no node re-projects every point (O(n d) per new vector)."""
+        basis, proj2 = span
+        r = span_residual(basis, xn[p])
+        nr = np.linalg.norm(r)
+        if nr <= 1e-6:
+            return span
+        b = r / nr
+        return basis + [b], proj2 + (xn @ b) ** 2
+
+    def dfs(cand: np.ndarray, ax: list[int], ay: list[int], span: tuple):
         nonlocal nodes
         nodes += 1
         if nodes > max_nodes:
             raise _Budget
         # unit propagation: x points with exactly one possible image take it
-        while len(basis) < target_rank:
+        while len(span[0]) < target_rank:
             free = np.ones(n, dtype=bool)
             free[ax] = False
             counts = cand.sum(1)
@@ -585,30 +603,27 @@ def match_points(x: Tensor, y: Tensor, tol: float = 1e-6, max_nodes: int = 20000
                     return None
                 cand = assign(cand, int(p), int(qs[0]))
                 ax, ay = ax + [int(p)], ay + [int(qs[0])]
-                r = span_residual(basis, xn[p])
-                if np.linalg.norm(r) > 1e-6:
-                    basis = basis + [r / np.linalg.norm(r)]
-        if len(basis) >= target_rank:
+                span = extend(span, int(p))
+        if len(span[0]) >= target_rank:
             return leaf(ax, ay)
         free = np.ones(n, dtype=bool)
         free[ax] = False
         idx = np.nonzero(free)[0]
         counts = cand[idx].sum(1)
-        resid = np.linalg.norm(np.stack([span_residual(basis, xn[i]) for i in idx]), axis=1)
-        grows = resid > 1e-6
+        # ‖residual‖² = ‖x_i‖² − ‖projection‖² (a residual of 1e-6 is 1e-12 here, far above the round-off)
+        grows = (sq[idx] - span[1][idx]) > 1e-12
         # most constrained first; among equals, a point that enlarges the span
         order = np.lexsort((~grows, counts))
         p = int(idx[order[0]])
-        r = span_residual(basis, xn[p])
-        new_basis = basis + [r / np.linalg.norm(r)] if np.linalg.norm(r) > 1e-6 else basis
+        new_span = extend(span, p)
         for q in np.nonzero(cand[p])[0]:
-            found = dfs(assign(cand, p, int(q)), ax + [p], ay + [int(q)], new_basis)
+            found = dfs(assign(cand, p, int(q)), ax + [p], ay + [int(q)], new_span)
             if found is not None:
                 return found
         return None
 
     try:
-        return dfs(np.ones((n, n), dtype=bool), [], [], [])
+        return dfs(np.ones((n, n), dtype=bool), [], [], ([], np.zeros(n)))
     except _Budget:
         return None
 

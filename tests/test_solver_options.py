@@ -31,3 +31,16 @@ def test_a_knob_acts():
     r = solve("kcl", 3, 3, restarts=2, seed=1, options=few)
     assert r.phase_switch == 0 and int(r.iterations.max()) == 0
     assert [s.message for s in r.stops] == r.stop_reasons
+
+
+def test_large_simplex_regime_problems_hand_over_later():
+    """Above LARGE_PROBLEM tangent dimensions with M <= d+1 the trust region takes over at LARGE_SWITCH_STEP
+    (CG there drifts into the rotation orbit, issue 13); small problems and M > d+1 keep their switch."""
+    from hemtools import optim
+
+    assert optim.default_switch_step(True, 8, 16, 16) == optim.FUSED_SWITCH_STEP
+    assert optim.default_switch_step(False, 8, 16, 16) == optim.SWITCH_STEP
+    assert optim.default_switch_step(True, 33, 66, 64) == optim.LARGE_SWITCH_STEP  # n = 66 · 63 = 4158
+    assert optim.default_switch_step(False, 1024, 2048, 128) == optim.SWITCH_STEP  # M > d+1
+    r = solve("infonce", 33, 64, restarts=2, seed=0)
+    assert bool(r.converged.all()) and r.phase_switch > 10

@@ -139,6 +139,20 @@ def test_projector_on_a_rank_deficient_configuration():
     v = P.random(3, gen)
     assert torch.allclose(P(v[0]), v[0], atol=1e-13)
     assert float((x * v[0]).sum(-1).abs().max()) < 1e-14  # orbit vectors are tangent
+    # the thin form of the projection (span of rank 3 only) against the eigenbasis formula x Q Ã Qᵀ, and
+    # its matrix: symmetric, idempotent, trace = orbit dimension
+    w = torch.randn(4, 8, generator=gen, dtype=torch.float64)
+    assert torch.allclose(P(w), (P.XQ @ P.coefficients(w)) @ P.Q.T, rtol=0, atol=1e-13)
+    E = torch.eye(32, dtype=torch.float64).reshape(-1, 4, 8)
+    Pm = torch.stack([P(e) for e in E]).reshape(32, 32)
+    assert torch.allclose(Pm, Pm.T, atol=1e-13) and torch.allclose(Pm @ Pm, Pm, atol=1e-13)
+    assert abs(float(torch.trace(Pm)) - 18) < 1e-10
+    # the projection of a vector with no orbit component is round-off, but still an orbit vector: normalised,
+    # it is its own projection (the orbit residual's power iteration normalises such vectors)
+    c = w - P(w)
+    y = P(c)
+    y = y / y.norm()
+    assert float((P(y) - y).norm()) < 1e-10
 
 
 @pytest.mark.parametrize("loss,params,extra_zeros", [("infonce", {"tau": 0.05}, 0), ("infonce", {"tau": 0.02}, 0),

@@ -31,8 +31,9 @@ def diagonal(a: Tensor, b: Tensor) -> Tensor:
 
 def softplus(x: Tensor) -> Tensor:
     """log(1 + e^x) to full float64 accuracy for every x (torch's softplus switches to x above 20, an
-    absolute error of e^{-20} ≈ 2e-9)."""
-    return torch.clamp_min(x, 0.0) + torch.log1p(torch.exp(-torch.abs(x)))
+    absolute error of e^{-20} ≈ 2e-9).  −|x| is written min(x, −x) (the same number): the double backward
+    of abs goes through a Python decomposition whose first use imports torch._dynamo (~2–5 s per process)."""
+    return torch.clamp_min(x, 0.0) + torch.log1p(torch.exp(torch.minimum(x, -x)))
 
 
 def gaussian_of_tau(p: dict):

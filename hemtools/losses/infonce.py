@@ -19,11 +19,20 @@ import torch
 
 from ._common import EXP_TAU, gaussian_of_tau, gram, off_diagonal, softplus
 from .registry import positive, register_loss
-from .spec import PhiPsi, SymbolicTemplate
+from .spec import LogSumExpRow, LogSumExpRows, PhiPsi, SymbolicTemplate
 
 Tensor = torch.Tensor
 
 TAU_DOC = "temperature τ > 0"
+
+
+def _rows(*rows: LogSumExpRow):
+    """The closed form a temperature loss declares (hemtools.fused): its anchor views at the loss's τ."""
+    return lambda p: LogSumExpRows(rows, float(p["tau"]))
+
+
+_U_V = LogSumExpRow("u", ("v",), kappa=1)  # InfoNCE: anchors u_i, negatives v_j
+_U_VU = LogSumExpRow("u", ("v", "u"), kappa=1)  # SimCLR: anchors u_i, negatives v_j and u_j
 
 
 def _relative_logits(S: Tensor, pos: Tensor, tau: float) -> Tensor:
@@ -36,7 +45,7 @@ def _positives(U: Tensor, V: Tensor) -> Tensor:
 
 
 @register_loss("infonce", params=[positive("tau", 0.5, TAU_DOC)], family="infonce",
-               phipsi=PhiPsi("exp(x/tau)", "log(1+x)", c1=1.0, c2=0.0), energy=gaussian_of_tau,
+               phipsi=PhiPsi("exp(x/tau)", "log(1+x)", c1=1.0, c2=0.0), energy=gaussian_of_tau, gram=_rows(_U_V),
                symbolic=SymbolicTemplate("log(exp(p/tau) + S_uv) - p/tau", {"uv": EXP_TAU}, ("tau",),
                                          representation="phipsi"))
 def infonce(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
@@ -52,7 +61,7 @@ def _simclr_one_way(U: Tensor, V: Tensor, tau: float) -> Tensor:
 
 
 @register_loss("simclr", params=[positive("tau", 0.5, TAU_DOC)], family="infonce",
-               phipsi=PhiPsi("exp(x/tau)", "log(1+x)", c1=1.0, c2=1.0), energy=gaussian_of_tau,
+               phipsi=PhiPsi("exp(x/tau)", "log(1+x)", c1=1.0, c2=1.0), energy=gaussian_of_tau, gram=_rows(_U_VU),
                symbolic=SymbolicTemplate("log(exp(p/tau) + S_uv + S_uu) - p/tau", {"uv": EXP_TAU, "uu": EXP_TAU},
                                          ("tau",), representation="phipsi"))
 def simclr(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
@@ -61,6 +70,7 @@ def simclr(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
 
 
 @register_loss("nt_xent", params=[positive("tau", 0.5, TAU_DOC)], family="infonce", energy=gaussian_of_tau,
+               gram=_rows(LogSumExpRow("u", ("v", "u"), 1, weight=0.5), LogSumExpRow("v", ("u", "v"), 1, weight=0.5)),
                alpha_cl="anchors in both views: a sum of two α-CL forms (U-anchored and V-anchored), not one",
                symbolic=SymbolicTemplate("(log(exp(p/tau) + S_uv + S_uu) + log(exp(p/tau) + S_vu + S_vv))/2 - p/tau",
                                          {b: EXP_TAU for b in ("uv", "uu", "vu", "vv")}, ("tau",)))
@@ -77,6 +87,7 @@ def _dcl_one_way(U: Tensor, V: Tensor, tau: float) -> Tensor:
 
 @register_loss("dcl", params=[positive("tau", 0.5, TAU_DOC)], family="infonce",
                phipsi=PhiPsi("exp(x/tau)", "log(x)", c1=1.0, c2=1.0), energy=gaussian_of_tau,
+               gram=_rows(LogSumExpRow("u", ("v", "u"), kappa=0)),
                symbolic=SymbolicTemplate("log(S_uv + S_uu) - p/tau", {"uv": EXP_TAU, "uu": EXP_TAU}, ("tau",),
                                          representation="phipsi"))
 def dcl(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
@@ -85,6 +96,7 @@ def dcl(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
 
 
 @register_loss("dcl_sym", params=[positive("tau", 0.5, TAU_DOC)], family="infonce", energy=gaussian_of_tau,
+               gram=_rows(LogSumExpRow("u", ("v", "u"), 0, weight=0.5), LogSumExpRow("v", ("u", "v"), 0, weight=0.5)),
                alpha_cl="anchors in both views: ½ (dcl(U, V) + dcl(V, U)), a sum of two α-CL forms, not one")
 def dcl_sym(U: Tensor, V: Tensor, *, tau: float = 0.5) -> Tensor:
     """Symmetric DCL: ½ (dcl(U, V) + dcl(V, U)), the 2M-anchor form of lightly's DCLLoss."""

@@ -21,7 +21,7 @@ import torch
 from ..errors import ArgumentError
 from ._common import diagonal, gram, off_diagonal
 from .registry import Param, positive, register_loss
-from .spec import EnergyBaseline, SymbolicTemplate
+from .spec import EnergyBaseline, PairKernels, SymbolicTemplate
 
 Tensor = torch.Tensor
 
@@ -121,6 +121,19 @@ def _energy(p: dict):
     return f"KCL kernel={p['kernel']} (s={p['s']}) is not one of the energies riesz, log, gaussian"
 
 
+#: kernels whose derivatives in the inner product hemtools.fused has in closed form
+FUSED_KERNELS = ("gaussian", "imq", "log")
+
+
+def _gram(symmetric: bool):
+    """KCL's closed form (hemtools.fused) for the smooth kernels; the Riesz kernels keep autograd."""
+    def form(p: dict):
+        if p["kernel"] not in FUSED_KERNELS:
+            return f"kernel={p['kernel']}: no closed-form derivatives (autograd)"
+        return PairKernels(p["kernel"], float(p["t"]), float(p["gamma"]), 2.0 if symmetric else 1.0, symmetric)
+    return form
+
+
 #: no α-CL form: the reason, shared by kcl and kcl_sym
 _NOT_ALPHA_CL = "its alignment and uniformity terms depend on d_i² and d_ij² separately, not on d_i² − d_ij²"
 
@@ -146,6 +159,7 @@ def _kcl_terms(U: Tensor, V: Tensor, t: float, gamma: float, kernel: str, s: flo
     advice=_advice,
     energy=_energy,
     alpha_cl=_NOT_ALPHA_CL,
+    gram=_gram(False),
     symbolic=SymbolicTemplate(
         "-K_A(2 - 2*p) + gamma/(M - 1)*S_uu", {"uu": "K_U(2 - 2*x_n)"}, ("t", "gamma"), representation="kernel"
     ),
@@ -166,6 +180,7 @@ def kcl(
     advice=_advice,
     energy=_energy,
     alpha_cl="as kcl (and anchors in both views)",
+    gram=_gram(True),
     symbolic=SymbolicTemplate(
         "-2*K_A(2 - 2*p) + gamma/(M - 1)*(S_uu + S_vv)",
         {"uu": "K_U(2 - 2*x_n)", "vv": "K_U(2 - 2*x_n)"},

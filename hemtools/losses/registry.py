@@ -18,8 +18,8 @@ energy) is ``f(X, **params) -> (B,)`` on (B, M, d).  :meth:`LossSpec.objective` 
 solver's objective on the stacked points ``X = [U; V]`` of shape (B, N, d).
 
 The leaf types — :class:`Param`, :class:`LossSpec` (with the call contract of user code) and the forms a loss
-declares (PhiPsi, AlphaCL, EnergyBaseline, SymbolicTemplate) — live in hemtools.losses.spec and are
-re-exported here; this module registers, finds and loads losses.
+declares (PhiPsi, AlphaCL, EnergyBaseline, SymbolicTemplate, PairKernels, LogSumExpRows) — live in
+hemtools.losses.spec and are re-exported here; this module registers, finds and loads losses.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ from .spec import (  # noqa: F401  (the leaf types, re-exported: hemtools.losses
     AlphaCL,
     EnergyBaseline,
     Forms,
+    LogSumExpRow,
+    LogSumExpRows,
     LossContractError,
     LossSpec,
+    PairKernels,
     Param,
     PhiPsi,
     SymbolicTemplate,
@@ -95,12 +98,13 @@ _BUILTIN_MODULES = ("infonce", "dhel", "kcl", "energy", "phipsi", "alphacl")
 
 def register_loss(name: str, *, params: Sequence[Param] = (), kind: str = "pairs",
                   minimiser: str | None = "aligned_simplex", family: str = "", check=None,
-                  advice=None, replace: bool = False, phipsi=None, alpha_cl=None, energy=None, symbolic=None):
+                  advice=None, replace: bool = False, phipsi=None, alpha_cl=None, energy=None, symbolic=None,
+                  gram=None):
     """Decorator: register ``fn`` under ``name`` with its parameters and metadata.
 
     The first line of the function's docstring becomes the one-line description in ``hemtools losses``.
-    ``phipsi``, ``alpha_cl``, ``energy``, ``symbolic``: the loss's forms (hemtools.losses.spec.Forms) — each the
-    form, a function of the resolved parameters returning it, or a string saying why there is none.
+    ``phipsi``, ``alpha_cl``, ``energy``, ``symbolic``, ``gram``: the loss's forms (hemtools.losses.spec.Forms) —
+    each the form, a function of the resolved parameters returning it, or a string saying why there is none.
     """
     if kind not in ("pairs", "points"):
         raise ArgumentError(f"kind: expected 'pairs' or 'points', got {kind!r}")
@@ -112,7 +116,8 @@ def register_loss(name: str, *, params: Sequence[Param] = (), kind: str = "pairs
         _REGISTRY[name] = LossSpec(name=name, fn=fn, params={p.name: p for p in params}, kind=kind,
                                    minimiser=minimiser, family=family or fn.__module__.rsplit(".", 1)[-1],
                                    doc=doc[0] if doc else "", check=check, advice=advice,
-                                   forms=Forms(phipsi=phipsi, alpha_cl=alpha_cl, energy=energy, symbolic=symbolic),
+                                   forms=Forms(phipsi=phipsi, alpha_cl=alpha_cl, energy=energy, symbolic=symbolic,
+                                               gram=gram),
                                    source="builtin" if fn.__module__.startswith("hemtools.") else fn.__module__)
         return fn
 

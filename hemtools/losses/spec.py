@@ -6,6 +6,8 @@ A loss module states, next to its function, every form it has (SPEC §1) — not
   alpha_cl   :class:`AlphaCL`         its α-CL form (Tian), when it is not the one that follows from φ/ψ
   energy     :class:`EnergyBaseline`  the energy its uniformity term is built from (verify's M > d+1 baseline)
   symbolic   :class:`SymbolicTemplate` its per-anchor formula for ``hemtools symbolic`` (strings, parsed there)
+  gram       :class:`PairKernels` or   its closed-form value/gradient/Hessian-vector products as a function of
+             :class:`LogSumExpRows`    the Gram blocks UUᵀ, UVᵀ, VVᵀ (the solver's fast path, hemtools.fused)
 
 Each is given as the form itself, as a function of the loss's resolved parameters returning the form (or a
 string), or as a string saying why the loss has no such form; left out, the loss has none that is known.
@@ -218,6 +220,45 @@ class SymbolicTemplate:
     representation: str = ""
 
 
+@dataclass(frozen=True)
+class PairKernels:
+    """loss = −(w_A/M) Σ_i K_A(u_i·v_i) + γ/(M(M−1)) Σ_{i≠j} [K_U(u_i·u_j) + (symmetric) K_U(v_i·v_j)]  (KCL).
+
+    ``kernel``: gaussian, imq or log (hemtools.fused has their derivatives in the inner product), ``t`` its
+    scale, ``gamma`` the uniformity weight, ``alignment_weight`` w_A (2 for the symmetric loss)."""
+
+    kernel: str
+    t: float
+    gamma: float
+    alignment_weight: float = 1.0
+    symmetric: bool = False
+
+
+@dataclass(frozen=True)
+class LogSumExpRow:
+    """One anchor view of a temperature loss:
+
+        weight · (1/M) Σ_i log(κ + Σ_{y ∈ negatives} Σ_{j≠i} e^{(x_i·y_j − r·u_i·v_i)/τ})
+
+    with x the ``anchor`` view ("u" or "v"), ``negatives`` the views of the y ("u", "v"), κ = ``kappa``
+    (1: InfoNCE/SimCLR, log(1 + S); 0: DCL/DHEL, log S) and r = 1 when ``relative`` (logits relative to the
+    positive pair, as the losses are written), else 0."""
+
+    anchor: str
+    negatives: tuple[str, ...]
+    kappa: int
+    relative: bool = True
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class LogSumExpRows:
+    """loss = Σ_rows (one :class:`LogSumExpRow` each) at temperature ``tau``."""
+
+    rows: tuple[LogSumExpRow, ...]
+    tau: float
+
+
 #: a declared form: the form, a function of the resolved parameters, or why the loss has none
 Declared = Any | Callable[[dict], Any] | str | None
 
@@ -230,9 +271,10 @@ class Forms:
     alpha_cl: Declared = None
     energy: Declared = None
     symbolic: Declared = None
+    gram: Declared = None
 
     def resolve(self, what: str, params: Mapping[str, Any]) -> tuple[Any, str]:
-        """(form, "") or (None, why): ``what`` is one of phipsi, alpha_cl, energy, symbolic; ``params`` resolved.
+        """(form, "") or (None, why): ``what`` is one of phipsi, alpha_cl, energy, symbolic, gram; ``params`` resolved.
         why is "" when the loss declares nothing (callers say what is unknown in their own words)."""
         value = getattr(self, what)
         if callable(value):  # a function of the parameters (the forms themselves are plain dataclasses)
