@@ -15,6 +15,8 @@ resource.getrusage(RUSAGE_SELF).ru_maxrss, is its own):
   energy    verify's Gaussian-energy baseline (t = 2) for N = 1024, 2048 points in d = 128 (bounded memory)
   gpu       KCL M = 4096, d = 2048, --restarts 2 (run with --device cuda on a machine with a GPU)
 
+verify's default time budget (900 s from n = 50 000 tangent dimensions, hemtools.checks.default_time_limit)
+applies to every cell: a cell it stops is marked "(time limit; gradient …)" and left out of the exponent fit.
 The table's "× first" column is each cell's time over the first cell of the same run (the baseline run
 in the same process).  The exponent is the least-squares slope of log(seconds) against log(M·d) over the
 completed cells of the simplex set (and of all verify cells).  Results are appended to --out after every
@@ -99,7 +101,8 @@ def child(cell: dict, threads: int, device: str) -> dict:
                hessian_hvps=(h.matrix_free["iterations"] if h is not None and h.matrix_free else None),
                min_eigenvalue=h.min_eigenvalue if h else None, gap=h.gap if h else None,
                zero_count=h.zero_count if h else None, orbit_dimension=h.orbit_dimension if h else None,
-               hessian_where=h.where if h else None, notes=r.notes)
+               hessian_where=h.where if h else None, notes=r.notes, grad_norm=r.grad_norm,
+               time_limited="time limit reached" in r.reason)
     if cell.get("control"):
         # the claimed minimiser itself: the aligned simplex is a saddle of the wrong-sign loss
         tols = tolerances(torch.float64)
@@ -153,8 +156,9 @@ def run_cell(cell: dict, threads: int, device: str, timeout: float) -> dict:
 
 
 def fit_exponent(rows: list[dict]) -> float | None:
+    # cells stopped by verify's time limit measured the budget, not the cost: left out of the fit
     pts = [(math.log(r["M"] * r["d"]), math.log(r["seconds"])) for r in rows
-           if r.get("verdict") not in ("timeout", "error", None) and r.get("seconds")]
+           if r.get("verdict") not in ("timeout", "error", None) and r.get("seconds") and not r.get("time_limited")]
     if len(pts) < 2:
         return None
     mx = sum(p[0] for p in pts) / len(pts)
@@ -177,6 +181,8 @@ def table(rows: list[dict]) -> str:
         verdict = r.get("verdict")
         if r.get("control") and "simplex_min_eigenvalue" in r:
             verdict = f"{verdict}; simplex λ_min {r['simplex_min_eigenvalue']:.2e} ({r['simplex_psd']})"
+        if r.get("time_limited"):
+            verdict = f"{verdict} (time limit; gradient {r['grad_norm']:.1e})"
         zeros = (f"{r['zero_count']} / {r['orbit_dimension']}" if r.get("zero_count") is not None else "-")
         out.append(f"| {r['set']} | {loss} | {r['M']} | {r['d']} | {r['restarts']} | {_g(r.get('n'), '{}')} | "
                    f"{r.get('method', '-')} | {verdict} | {_g(r.get('seconds'), '{:.1f}')} | "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -142,6 +143,14 @@ class Relaxed:
     converged: Tensor  # (B,) bool: grad_norm <= rtol · egrad_scale
     history_grad_norms: Tensor  # (T, B) (a finished configuration repeats its last value)
     evaluations: int = 0  # batched energy evaluations (one per iteration)
+
+
+def _deadline() -> float:
+    """The enclosing ``optim.time_budget``'s deadline (inf without one): a relaxation stops there like at
+    ``max_iter`` (``converged`` false where not reached)."""
+    from .optim import deadline  # (lazy: optim imports the loss registry)
+
+    return deadline()
 
 
 def relax(X: Tensor, kernel: str, params: dict, *, rtol: float = 1e-8, max_iter: int = 20000,
@@ -281,7 +290,7 @@ def _relax_lbfgs(X: Tensor, kernel: str, params: dict, *, rtol: float, max_iter:
             if it % check_every == 0 or it == max_iter:
                 gn = np.sqrt(np.einsum("bnd,bnd->b", g, g))  # (only needed here)
                 done = ~np.isfinite(v) | ~np.isfinite(gn) | (gn <= rtol * scale) | (backtracks > max_backtracks)
-                if it == max_iter:
+                if it == max_iter or time.perf_counter() >= _deadline():
                     done[:] = True
                 if done.any():
                     j = idx[done]
@@ -417,7 +426,7 @@ def _relax_bb(X: Tensor, kernel: str, params: dict, *, rtol: float, max_iter: in
     for it in range(max_iter + 1):
         if it % check_every == 0 or it == max_iter:
             done = ~torch.isfinite(v) | ~torch.isfinite(gn) | (gn <= rtol * scale) | (backtracks > max_backtracks)
-            if it == max_iter:
+            if it == max_iter or time.perf_counter() >= _deadline():
                 done = torch.ones_like(done)
             if bool(done.any()):
                 out.store(idx[done], X[done], v[done], gn[done], scale[done], iters[done])

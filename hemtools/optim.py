@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -55,6 +57,10 @@ FUSED_SWITCH_STEP = 1e-1
 # BB alone to the round-off floor) (issue 13).
 LARGE_SWITCH_STEP = 1e-8
 LARGE_PROBLEM = 4000
+LBFGS_MIN_DIMS = 10_000
+# L-BFGS hands over when its step (≈ the Newton step) is below this: it converges steadily where BB stalls,
+# and the trust region's CG is expensive at these sizes (hundreds of HVPs per step), so it hands over late
+LBFGS_SWITCH_STEP = 1e-6
 
 
 def default_switch_step(fused: bool, M: int, n_points: int, d: int) -> float:
@@ -250,6 +256,15 @@ class FirstOrderOptions:
     max_backtracks: int = 40  # rejected steps in a row before a restart is stalled
     initial_rad: float = 0.1  # first step (and fallback without positive curvature): radians per point
     max_rad: float = 1.0  # largest step: radians per point
+    # "auto" (default), "bb" or "lbfgs" (Riemannian L-BFGS, :meth:`_Solver.first_order_lbfgs`).  auto: L-BFGS
+    # when the points outnumber two simplices (N > 2(d+1), i.e. M > d+1 for pair losses) and the tangent space
+    # has at least LBFGS_MIN_DIMS dimensions, BB otherwise (every M <= d+1 problem and every small one: as
+    # before).  At M > d+1 BB stalls: KCL M = 128, d = 16, 2 restarts, one thread under load: BB alone at
+    # gradients 1e-5 after 5000 iterations (150 s); BB + trust region 1 of 2 restarts converged in 120 s;
+    # L-BFGS (memory 20, monotone Armijo) both at 1e-8 after 2115 iterations (135 s), then the trust region
+    # polished both to 1e-15 (219 s in all).
+    method: str = "auto"
+    memory: int = 20  # L-BFGS: (s, y) pairs kept per restart
 
 
 @dataclass(frozen=True)
@@ -285,6 +300,34 @@ class SolverOptions:
     first_order: FirstOrderOptions = field(default_factory=FirstOrderOptions)
     trust_region: TrustRegionOptions = field(default_factory=TrustRegionOptions)
     round_off: RoundOffOptions = field(default_factory=RoundOffOptions)
+    # wall-clock seconds one solve may take (None: no limit); restarts still running then stop with
+    # StopReason.TIME_LIMIT and the result's notes say so.  A surrounding time_budget() also bounds it.
+    time_limit: float | None = None
+
+
+# --------------------------------------------------------------------------------------------------------
+# time budgets: a deadline every solve inside a ``with time_budget(...)`` block respects (verify gives each
+# of its stages one, so that a large problem ends with an honest "time limit reached" instead of running on)
+
+_DEADLINE: ContextVar[float] = ContextVar("hemtools_solve_deadline", default=math.inf)
+
+
+@contextmanager
+def time_budget(seconds: float | None) -> Iterator[float]:
+    """Every solve in the block stops at ``seconds`` from now (or at an enclosing budget's end, if earlier);
+    None: no new limit.  Yields the deadline (time.perf_counter() scale, inf without one)."""
+    outer = _DEADLINE.get()
+    until = outer if seconds is None else min(outer, time.perf_counter() + max(0.0, float(seconds)))
+    token = _DEADLINE.set(until)
+    try:
+        yield until
+    finally:
+        _DEADLINE.reset(token)
+
+
+def deadline() -> float:
+    """The deadline of the enclosing :func:`time_budget` (time.perf_counter() scale; inf without one)."""
+    return _DEADLINE.get()
 
 
 DEFAULT_OPTIONS = SolverOptions()
@@ -308,6 +351,7 @@ def solve(
     max_inner: int | None = None,
     progress: Callable[[int, Tensor], None] | None = None,
     options: SolverOptions | None = None,
+    time_limit: float | None = None,
 ) -> SolveResult:
     """Minimise ``loss`` over M pairs (or M points, for energies) on S^{d-1} from ``restarts`` random starts.
 
@@ -318,9 +362,15 @@ def solve(
     (200), ``switch_step`` and ``max_inner`` override their fields.  ``switch_step`` (predicted distance to
     the minimiser at which the trust region takes over) defaults to SWITCH_STEP, or FUSED_SWITCH_STEP for
     losses with closed-form derivatives, or LARGE_SWITCH_STEP for large problems with M <= d+1
-    (:func:`default_switch_step`).
+    (:func:`default_switch_step`).  ``time_limit`` (seconds, overriding ``options.time_limit``) and an
+    enclosing :func:`time_budget` bound the wall time: restarts still running then stop with
+    StopReason.TIME_LIMIT, and ``notes`` says where the solve stood.
     """
     options = _with_overrides(options or DEFAULT_OPTIONS, max_first_order, max_trust_region, switch_step, max_inner)
+    if time_limit is not None:
+        options = replace(options, time_limit=time_limit)
+    if options.time_limit is not None and not (options.time_limit > 0 and not math.isnan(options.time_limit)):
+        raise ArgumentError(f"time_limit: expected a positive number of seconds, got {options.time_limit!r}")
     spec = get_loss(loss)
     M, d = check_size(M, d)
     p = spec.resolve_params(params)
@@ -337,6 +387,7 @@ def solve(
     f = spec.objective(M, p)
 
     t0 = time.perf_counter()
+    until = deadline() if options.time_limit is None else min(deadline(), t0 + options.time_limit)
     if x0 is not None:
         x = sphere.normalize(torch.as_tensor(x0, dtype=dtype, device=dev).reshape(-1, n, d))
     else:
@@ -348,11 +399,19 @@ def solve(
     switch_step = options.first_order.switch_step
     if switch_step is None:
         switch_step = default_switch_step(closed_form is not None, M, n, d)
-    state = _Solver(f, x, tol=tol, eps=tols.eps, progress=progress, fused=closed_form, options=options)
-    state.first_order(options.first_order.max_iter, switch_step)
+    state = _Solver(f, x, tol=tol, eps=tols.eps, progress=progress, fused=closed_form, options=options,
+                    deadline=until)
+    if _use_lbfgs(options.first_order.method, x.shape[1], d):
+        lbfgs_switch = LBFGS_SWITCH_STEP if options.first_order.switch_step is None else switch_step
+        state.first_order_lbfgs(options.first_order.max_iter, lbfgs_switch)
+    else:
+        state.first_order(options.first_order.max_iter, switch_step)
     switch = state.iteration
     state.trust_region(options.trust_region.max_iter, options.trust_region.max_inner)
     seconds = time.perf_counter() - t0
+    notes = [state.hess_reason] if state.hess_reason else []
+    if state.timed_out:
+        notes.append(state.time_note(seconds, until - t0, switch))
 
     return SolveResult(
         loss=spec.name,
@@ -376,8 +435,16 @@ def solve(
         device=str(dev),
         hessian_vector_products=state.n_hvp,
         hessian_method=state.hess_method,
-        notes=[state.hess_reason] if state.hess_reason else [],
+        notes=notes,
     )
+
+
+def _use_lbfgs(method: str, n_points: int, d: int) -> bool:
+    if method not in ("auto", "bb", "lbfgs"):
+        raise ArgumentError(f"first_order.method: expected 'auto', 'bb' or 'lbfgs', got {method!r}")
+    if method == "auto":
+        return n_points > 2 * (d + 1) and n_points * (d - 1) >= LBFGS_MIN_DIMS
+    return method == "lbfgs"
 
 
 def _with_overrides(options: SolverOptions, max_first_order, max_trust_region, switch_step, max_inner) -> SolverOptions:
@@ -410,8 +477,12 @@ class _Solver:
         progress=None,
         fused=None,
         options: SolverOptions = DEFAULT_OPTIONS,
+        deadline: float = math.inf,
     ):
         self.options = options
+        self.deadline = deadline  # time.perf_counter() at which the solve stops (inf: never)
+        self.timed_out = False  # set when the deadline stopped the solve with restarts still running
+        self.tr_steps = 0  # trust-region iterations (for the time-limit note)
         self.STEP_TOL = options.trust_region.step_tol
         self.f = f
         # closed-form value/gradient/HVP of the same loss (hemtools.fused), or None: autograd
@@ -469,6 +540,23 @@ class _Solver:
         return self.options.round_off.slack * self.eps * ref.abs().clamp_min(1.0)
 
     STEP_TOL = TrustRegionOptions.step_tol  # (per solve: options.trust_region.step_tol)
+
+    def out_of_time(self, running: Tensor) -> bool:
+        """True (and remembered) when the deadline has passed while some restart is still running."""
+        if self.deadline == math.inf or time.perf_counter() < self.deadline or not bool(running.any()):
+            return False
+        self.timed_out = True
+        return True
+
+    def time_note(self, seconds: float, limit: float, switch: int) -> str:
+        """What the report says about a solve its time limit stopped: where it stood, in numbers."""
+        running = ~self.converged() & ~self.dead
+        n = self.x.shape[1] * (self.x.shape[2] - 1)
+        g = self.gnorm[running]
+        return (f"solve stopped at its time limit ({limit:.0f} s; ran {seconds:.0f} s) with {int(running.sum())} "
+                f"of {self.B} restarts not converged (gradient norms {float(g.min()):.1e} to {float(g.max()):.1e}, "
+                f"tolerance {self.tol:.0e}) after {switch} first-order and {self.tr_steps} trust-region iterations "
+                f"({self.n_hvp} Hessian-vector products, n = {n} tangent dimensions per restart)")
 
     def converged(self) -> Tensor:
         """At the round-off floor of the gradient, or below tol after an accurate Newton step <= STEP_TOL."""
@@ -531,7 +619,7 @@ class _Solver:
             near = bb_est * self.gnorm <= switch_step
             active = ~near & (self.gnorm > self._noise_floor()) & ~self.dead & ~self.stalled
             idx = active.nonzero().squeeze(1)
-            if idx.numel() == 0:
+            if idx.numel() == 0 or self.out_of_time(active):
                 break
             x, g, st = self.x[idx], self.g[idx], step[idx]
             x_try = sphere.retract(x, -st[:, None, None] * g)
@@ -571,6 +659,119 @@ class _Solver:
         self.stalled[:] = False  # the trust region takes over every restart that is not done
 
     # ----------------------------------------------------------------------------------------------------
+    def first_order_lbfgs(self, max_iter: int, switch_step: float) -> None:
+        """Riemannian L-BFGS (batched; Huang, Gallivan & Absil 2015 with projection as vector transport) with a
+        monotone Armijo search (f(R(x + α p)) <= f(x) + c α <g, p>, unit step first): measured better than the
+        Zhang–Hager non-monotone search here, which lets the curvature pairs of uphill steps in.
+
+        Each restart keeps its last ``memory`` pairs (s, y), transported to the current tangent space by
+        projection after every move; pairs with <s, y> <= 0 are not stored, and a direction that is not a
+        descent direction resets that restart's memory.  The trust region takes over when the L-BFGS step
+        (≈ the Newton step) is shorter than ``switch_step``, as BB's predicted distance does in first_order.
+        """
+        o = self.options.first_order
+        c, shrink, max_backtracks, m = o.armijo, o.shrink, o.max_backtracks, max(1, o.memory)
+        B, dev, dt = self.B, self.x.device, self.x.dtype
+        rad = math.sqrt(self.x.shape[1])
+        S = torch.zeros((m,) + tuple(self.x.shape), dtype=dt, device=dev)
+        Y = torch.zeros_like(S)
+        rho = torch.zeros(m, B, dtype=dt, device=dev)
+        count = torch.zeros(B, dtype=torch.long, device=dev)  # pairs stored so far (slot = count % m)
+        alpha = torch.ones(B, dtype=dt, device=dev)
+        backtracks = torch.zeros(B, dtype=torch.long, device=dev)
+        fresh = torch.ones(B, dtype=torch.bool, device=dev)  # a new direction is needed (after a move)
+        p = torch.zeros_like(self.x)
+        gp = torch.zeros(B, dtype=dt, device=dev)
+
+        def direction(sel: Tensor) -> Tensor:
+            """−H g for the restarts ``sel`` (two-loop recursion over each one's own pairs)."""
+            q = self.g[sel].clone()
+            cnt = count[sel]
+            k_max = int(cnt.clamp(max=m).max()) if sel.numel() else 0
+            alphas = []
+            for k in range(k_max):  # newest to oldest
+                slot, ok = (cnt - 1 - k) % m, (k < cnt).to(dt)
+                s_k, y_k, r_k = S[slot, sel], Y[slot, sel], rho[slot, sel] * ok
+                a = r_k * sphere.inner(s_k, q)
+                q = q - a[:, None, None] * y_k
+                alphas.append((slot, ok, a))
+            newest = (cnt - 1) % m
+            s_n, y_n = S[newest, sel], Y[newest, sel]
+            gamma = sphere.inner(s_n, y_n) / sphere.inner(y_n, y_n).clamp_min(1e-300)
+            gnorm = self.gnorm[sel].clamp_min(1e-300)
+            first = o.initial_rad * rad / gnorm  # no pair yet: ~0.1 rad per point along −g
+            gamma = torch.where((cnt > 0) & torch.isfinite(gamma) & (gamma > 0), gamma, first)
+            r = gamma[:, None, None] * q
+            for slot, ok, a in reversed(alphas):  # oldest to newest
+                b = rho[slot, sel] * ok * sphere.inner(Y[slot, sel], r)
+                r = r + ((a - b) * ok)[:, None, None] * S[slot, sel]
+            return -sphere.project(self.x[sel], r)
+
+        for _ in range(max_iter):
+            pn = sphere.norm(p)
+            near = ~fresh & (pn <= switch_step)
+            active = ~near & (self.gnorm > self._noise_floor()) & ~self.dead & ~self.stalled
+            idx = active.nonzero().squeeze(1)
+            if idx.numel() == 0 or self.out_of_time(active):
+                break
+            new = idx[fresh[idx]]
+            if new.numel():
+                p_new = direction(new)
+                gp_new = sphere.inner(self.g[new], p_new)
+                bad = ~(gp_new < 0) | ~torch.isfinite(gp_new)  # not a descent direction: forget the pairs
+                if bool(bad.any()):
+                    count[new[bad]] = 0
+                    g_bad = self.g[new[bad]]
+                    p_new[bad] = -(o.initial_rad * rad / self.gnorm[new[bad]].clamp_min(1e-300))[:, None, None] * g_bad
+                    gp_new = sphere.inner(self.g[new], p_new)
+                p[new], gp[new] = p_new, gp_new
+                # unit step, but never more than max_rad radians per point
+                alpha[new] = torch.clamp(o.max_rad * rad / sphere.norm(p_new).clamp_min(1e-300), max=1.0)
+                fresh[new] = False
+                idx = idx[sphere.norm(p[idx]) > switch_step]  # those whose new step is short hand over
+                if idx.numel() == 0:
+                    continue
+            x, st = self.x[idx], alpha[idx]
+            x_try = sphere.retract(x, st[:, None, None] * p[idx])
+            v_try, eg_try = self._value_grad(x_try)
+            f0 = self.value[idx]
+            ok = torch.isfinite(v_try) & (v_try <= f0 + c * st * gp[idx] + self._slack(f0))
+            bad = idx[~ok]
+            alpha[bad] *= shrink
+            backtracks[bad] += 1
+            self.stalled[bad[backtracks[bad] > max_backtracks]] = True
+            good = idx[ok]
+            if good.numel():
+                xo, go = x[ok], self.g[good]
+                xn, vn, egn = x_try[ok], v_try[ok], eg_try[ok]
+                gn = sphere.project(xn, egn)
+                s_vec = sphere.project(xn, xn - xo)
+                y_vec = gn - sphere.project(xn, go)
+                sy = sphere.inner(s_vec, y_vec)
+                # transport the stored pairs of the movers to their new tangent spaces (projection); in place
+                # when every restart moved: the pairs are the largest arrays of the solve (m·B·N·d)
+                if good.numel() == B:
+                    for T in (S, Y):
+                        T.addcmul_(torch.einsum("mbnd,bnd->mbn", T, xn).unsqueeze(-1), xn.unsqueeze(0), value=-1.0)
+                else:
+                    S[:, good] = sphere.project(xn.unsqueeze(0), S[:, good])
+                    Y[:, good] = sphere.project(xn.unsqueeze(0), Y[:, good])
+                keep = (sy > 1e-12 * sphere.norm(s_vec) * sphere.norm(y_vec)) & torch.isfinite(sy)
+                kg = good[keep]
+                if kg.numel():
+                    slot = count[kg] % m
+                    S[slot, kg], Y[slot, kg], rho[slot, kg] = s_vec[keep], y_vec[keep], 1.0 / sy[keep]
+                    count[kg] += 1
+                backtracks[good] = 0
+                fresh[good] = True
+                self.x[good], self.value[good], self.egrad[good], self.g[good] = xn, vn, egn, gn
+                self.gnorm[good] = sphere.norm(gn)
+            moved = torch.zeros(B, dtype=torch.bool, device=dev)
+            moved[good] = True
+            self._record(moved)
+        self.stalled[:] = False
+
+    # ----------------------------------------------------------------------------------------------------
     def trust_region(self, max_iter: int, max_inner: int | None) -> None:
         """Riemannian trust region with truncated CG (batched).
 
@@ -599,8 +800,9 @@ class _Solver:
                 self._measure_gradient_noise()
             floor = self._noise_floor()
             active = ~self.converged() & ~self.dead & ~self.stalled
-            if not bool(active.any()):
+            if not bool(active.any()) or self.out_of_time(active):
                 break
+            self.tr_steps += 1
             if model is None:
                 if not probed:  # once per solve: does autograd give a correct second derivative?
                     probed = True
@@ -623,6 +825,7 @@ class _Solver:
                 theta=o.cg_theta,
                 kappa=o.cg_kappa,
                 accurate_residual=o.cg_accurate,
+                deadline=self.deadline,
             )
             self.n_hvp += n_inner
             if self.hess_method == derivatives.AUTOGRAD and bool((active & ~torch.isfinite(sphere.norm(h_eta))).any()):
@@ -692,6 +895,8 @@ class _Solver:
                 out.append(StopReason.ROUND_OFF_FLOOR)
             elif bool(conv[b]):
                 out.append(StopReason.NEWTON_RESOLVED)
+            elif self.timed_out and not bool(self.stalled[b]):
+                out.append(StopReason.TIME_LIMIT)
             elif bool(self.stalled[b]):
                 out.append(StopReason.STAGNATED)
             else:
@@ -710,10 +915,12 @@ def _truncated_cg(
     theta: float = 1.0,
     kappa: float = 0.1,
     accurate_residual: float = 1e-6,
+    deadline: float = math.inf,
 ):
     """Steihaug–Toint truncated CG for min_η <g,η> + ½<η,Hη>, ‖η‖ ≤ Δ, per batch entry.
 
-    Returns η, Hη, whether the boundary (or negative curvature) stopped it, and the number of HVPs.
+    Returns η, Hη, whether the boundary (or negative curvature) stopped it, and the number of HVPs.  At the
+    deadline (time.perf_counter()) it returns the current iterate: every CG iterate lowers the model.
     """
     x = model.x
     eta = torch.zeros_like(g)
@@ -734,7 +941,7 @@ def _truncated_cg(
     n_hvp = 0
     sub = None
     for _ in range(max_inner):
-        if not bool(act.any()):
+        if not bool(act.any()) or (n_hvp and deadline != math.inf and time.perf_counter() >= deadline):
             break
         hd, sub = _active_hvp(model, delta_dir, act, sub)
         n_hvp += 1

@@ -71,6 +71,7 @@ class StopReason(_Word):
     NEWTON_RESOLVED = "newton_resolved"
     STAGNATED = "stagnated"
     ITERATION_LIMIT = "iteration_limit"
+    TIME_LIMIT = "time_limit"
 
     @property
     def message(self) -> str:
@@ -87,6 +88,7 @@ STOP_MESSAGES: dict[StopReason, str] = {
     StopReason.NEWTON_RESOLVED: "converged: gradient below tolerance, Newton step resolved",
     StopReason.STAGNATED: "stagnated: no further decrease possible in this precision",
     StopReason.ITERATION_LIMIT: "iteration limit reached",
+    StopReason.TIME_LIMIT: "time limit reached",
 }
 
 

@@ -44,3 +44,14 @@ def test_large_simplex_regime_problems_hand_over_later():
     assert optim.default_switch_step(False, 1024, 2048, 128) == optim.SWITCH_STEP  # M > d+1
     r = solve("infonce", 33, 64, restarts=2, seed=0)
     assert bool(r.converged.all()) and r.phase_switch > 10
+
+
+def test_lbfgs_first_order_phase_reaches_the_minimum_bb_reaches():
+    """The opt-in Riemannian L-BFGS phase (FirstOrderOptions.method) on an M > d+1 problem: converged, the
+    same minimum value as the default BB phase; an unknown method is one clear error."""
+    bb = solve("kcl", 6, 3, restarts=3, seed=2)
+    lb = solve("kcl", 6, 3, restarts=3, seed=2, options=SolverOptions(first_order=FirstOrderOptions(method="lbfgs")))
+    assert bool(lb.converged.all()) and float(lb.grad_norms.max()) <= 1e-12
+    assert abs(bb.best_value - lb.best_value) <= 1e-12
+    with pytest.raises(ValueError, match="first_order.method: expected 'auto', 'bb' or 'lbfgs'"):
+        solve("kcl", 3, 3, options=SolverOptions(first_order=FirstOrderOptions(method="newton")))

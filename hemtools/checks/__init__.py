@@ -37,10 +37,10 @@ import torch
 
 from .. import candidates as candidates_mod
 from .. import configurations, memory
-from ..errors import UserCodeError
+from ..errors import ArgumentError, UserCodeError
 from ..losses.registry import LossSpec, get_loss
-from ..optim import SolveResult, check_size
-from ..results import Verdict
+from ..optim import SolveResult, check_size, time_budget
+from ..results import StopReason, Verdict
 from ..tolerances import tolerances
 from . import beyond_simplex
 from .certificates import (
@@ -76,16 +76,37 @@ __all__ = ["verify", "VerifyReport", "CheckResult", "CheckName", "Claim", "parse
            "check_restart_agreement", "check_uniqueness", "MAX_DENSE_HESSIAN", "claim_words"]
 
 
+# Time budget of verify (wall seconds) for problems of at least TIME_LIMIT_DIMS tangent dimensions per
+# restart, n = N(d−1): there one solve can run for hours (KCL at M = 1024, d = 128: the M > d+1 energy
+# landscape is flat and the batch waits for its slowest restart), so verify ends with an honest
+# "time limit reached" instead.  Smaller problems have no default limit (they finish in seconds to minutes).
+# The stages share the budget: the solve until SOLVE_SHARE of it, the polish of the claim's candidates until
+# CANDIDATES_SHARE, the M > d+1 energy baseline until EXTRAS_SHARE; the rest is left for the certificates.
+TIME_LIMIT_DIMS = 50_000
+DEFAULT_TIME_LIMIT = 900.0
+SOLVE_SHARE, CANDIDATES_SHARE, EXTRAS_SHARE = 0.55, 0.7, 0.85
+
+
+def default_time_limit(n_points: int, d: int) -> float | None:
+    """verify's wall-time budget for n_points points in R^d: DEFAULT_TIME_LIMIT from TIME_LIMIT_DIMS tangent
+    dimensions on, else None (no limit)."""
+    return DEFAULT_TIME_LIMIT if n_points * (d - 1) >= TIME_LIMIT_DIMS else None
+
+
 def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None = None,
            params: Mapping[str, Any] | None = None, restarts: int = 8, seed: int = 0, dtype="float64",
            device="cpu", tol: float | None = None, hessian: bool = True, eigensolver: str = "auto",
-           max_memory: Any = None,
+           max_memory: Any = None, time_limit: float | str | None = "auto",
            progress: Callable[[int, Tensor], None] | None = None) -> VerifyReport:
     """Solve, construct the claimed minimiser exactly, measure the certificates and decide the verdict.
 
     Before a converged non-aligned minimum refutes a claim, the configurations that satisfy the claim
     (``candidates``) are polished and compared with it: the refutation stands only if it is lower than
     every one of them; a lower candidate becomes the reported point.
+
+    ``time_limit`` (wall seconds; "auto": :func:`default_time_limit`; None: none) bounds the whole run: each
+    stage gets its share (SOLVE_SHARE, ...), a solve that reaches its share stops with "time limit reached"
+    (the verdict is then inconclusive unless a restart converged), and the notes say what was cut.
 
     Raises ValueError for bad arguments (before any computation), UserCodeError for errors in user code.
     """
@@ -94,11 +115,25 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     M, d = check_size(M, d)
     p = spec.resolve_params(params)
     cl = parse_claim(claim, spec, M, d)
-    res, memory_note = memory.solve_bounded(spec, M, d, params=p, restarts=restarts, seed=seed, dtype=dtype,
-                                            device=device, tol=tol, progress=progress, max_memory=max_memory)
+    if isinstance(time_limit, str) and time_limit == "auto":
+        time_limit = default_time_limit(spec.n_points(M), d)
+    elif time_limit is not None and not (isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
+                                         and time_limit > 0 and math.isfinite(time_limit)):
+        raise ArgumentError(f"time_limit: expected a positive number of seconds, 'auto' or None, got {time_limit!r}")
+
+    def until(share: float) -> float | None:  # seconds from now to the end of a stage's share of the budget
+        return None if time_limit is None else max(0.0, t0 + share * time_limit - time.perf_counter())
+
+    with time_budget(until(SOLVE_SHARE)):
+        res, memory_note = memory.solve_bounded(spec, M, d, params=p, restarts=restarts, seed=seed, dtype=dtype,
+                                                device=device, tol=tol, progress=progress, max_memory=max_memory)
     tols = tolerances(torch.float64 if res.dtype == "float64" else torch.float32)
     f = spec.objective(M, p)  # works in the dtype of its input: evaluated in float64 below
     notes: list[str] = spec.notes(p) + list(res.notes) + ([memory_note] if memory_note else [])
+    if time_limit is not None:
+        notes.append(f"time limit {time_limit:.0f} s for this run (n = {spec.n_points(M) * (d - 1)} tangent "
+                     f"dimensions per restart): solve until {SOLVE_SHARE:.0%} of it, candidates until "
+                     f"{CANDIDATES_SHARE:.0%}, energy baseline until {EXTRAS_SHARE:.0%}")
 
     best = res.best
     x_best = res.points[best]
@@ -119,7 +154,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     scale = ValueScale(tols.value_rel, measure_value_noise(f, x_noise) if finite else math.inf)
     ctx = _Context(spec=spec, cl=cl, M=M, d=d, p=p, f=f, tols=tols, res=res, finite=finite, hessian=hessian,
                    eigensolver=eigensolver,
-                   x_target=x_target, d_target=d_target, target_value=target_value, scale=scale)
+                   x_target=x_target, d_target=d_target, target_value=target_value, scale=scale,
+                   time_limited=StopReason.TIME_LIMIT in res.stops)
 
     at = ctx.assess(x_best, found, gnorm)
     verdict, reason = decide(cl, spec, M, d, at.checks, finite, found, at.target_value, at.info, res, scale)
@@ -133,7 +169,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
                         if k.name in ("value_vs_target", "value_vs_simplex_bound"))
     if (finite and cl.form != "value" and not value_refuted
             and _candidates_needed(at.checks, cl, found, at.target_value, scale)):
-        cands, cand_notes = ctx.candidates(x_best)
+        with time_budget(until(CANDIDATES_SHARE)):
+            cands, cand_notes = ctx.candidates(x_best)
         notes += cand_notes
         chosen = candidates_mod.best_aligned(cands, tols.config) if cands else None
         cand_check = _candidate_check(cands, chosen, found, res.restarts, scale, tols.config)
@@ -169,7 +206,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
 
     extras = {}
     if finite and M > d + 1:
-        extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found)
+        with time_budget(until(EXTRAS_SHARE)):
+            extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found)
     evidence = establish(verdict, cl, spec, checks, at.info, res, found, extras, at.from_candidate)
     return VerifyReport(
         loss=spec.name,
@@ -271,6 +309,7 @@ class _Context:
     d_target: int
     target_value: float
     scale: ValueScale
+    time_limited: bool = False  # the solve stopped at verify's time limit (StopReason.TIME_LIMIT)
 
     def _polish(self, starts):
         return candidates_mod.polish(
@@ -509,6 +548,13 @@ def _hessian_certificates(ctx: _Context, pt: _Point) -> list[CheckResult]:
             not_applicable(CheckName.HESSIAN_PSD, "non-finite values"),
             not_applicable(CheckName.HESSIAN_ZERO_COUNT, "non-finite values"),
         ]
+    elif ctx.time_limited and not pt.gnorm <= tols.certificate_grad:
+        # a second-order certificate at a point that is not critical decides nothing, and at the sizes where
+        # the time limit applies it costs hundreds of Hessian-vector products: skipped, with the reason
+        why = (f"skipped: the solve reached verify's time limit before the gradient reached "
+               f"{tols.certificate_grad:.0e} (here {pt.gnorm:.1e}); no second-order certificate at a "
+               "non-critical point")
+        checks += [not_applicable(CheckName.HESSIAN_PSD, why), not_applicable(CheckName.HESSIAN_ZERO_COUNT, why)]
     else:
         # When the point is the claimed configuration (alignment and Gram checks passed), the certificate
         # is computed at the exactly constructed target, where the gradient vanishes to round-off and the

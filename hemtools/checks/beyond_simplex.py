@@ -4,6 +4,7 @@ term is built from, their recognised configuration and the Delsarte–Yudin LP c
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,14 +64,18 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
         e_min, x_min = found, U
         section["summary"] = f"{kernel} energy {found:.12g} (the loss is the energy)"
     else:
+        from ..optim import deadline
+
         base = baseline(kernel, kp, M, d, **baseline_budget(M, d))
+        cut = time.perf_counter() >= deadline()  # verify's time budget ended the baseline search
         e_min, x_min = base.value, base.points
         fp_dev = float((configurations.fingerprint(U) - configurations.fingerprint(x_min)).abs().max())
         rel = (e_u - e_min) / max(abs(e_min), 1e-300)
         same = fp_dev <= tols.config
         section.update(minimum=e_min, minimum_grad_norm=base.grad_norm, minimum_hits=base.hits,
                        minimum_solves=base.solves, budget=f"{base.restarts} restarts + {base.rounds} hopping rounds "
-                       f"(a quick baseline; `hemtools energy` searches longer)", fingerprint_deviation=fp_dev,
+                       f"(a quick baseline; `hemtools energy` searches longer)"
+                       + (", stopped by verify's time limit" if cut else ""), fingerprint_deviation=fp_dev,
                        same_configuration=same, relative_excess=rel)
         if rel < -tols.value_rel * 10:
             verdict = "U has LOWER energy than the baseline search found (the baseline is not the minimum)"

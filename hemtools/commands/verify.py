@@ -53,12 +53,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory budget of the solve, e.g. 4G or 512M (default: half the physical memory); "
                         "restarts are solved in groups when they would exceed it")
+    p.add_argument("--time-limit", default="auto", metavar="SECONDS",
+                   help="wall-time budget of the run: solves still running at their share of it stop with "
+                        "'time limit reached' (verdict inconclusive unless a restart converged); 'none' for no "
+                        "limit (default auto: 900 s from n = 50000 tangent dimensions per restart, else none)")
     p.add_argument(
         "--rigorous",
         action="store_true",
         help="also prove the claim in ball arithmetic at the exact configuration (needs python-flint: "
         "pip install 'hemtools[rigorous]'); exit 3 when the float verdict is confirmed but the proof does not close",
     )
+
+
+def _time_limit(text: str) -> float | str | None:
+    """--time-limit: 'auto', 'none' or a positive number of seconds (else one line, exit 2)."""
+    import math
+
+    from hemtools.errors import ArgumentError
+
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ArgumentError(f"--time-limit: expected a positive number of seconds, 'auto' or 'none', got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from hemtools.memory import parse_memory  # no torch: a bad size fails before any import
 
     parse_memory(args.max_memory)
+    time_limit = _time_limit(args.time_limit)
     if args.rigorous:
         from hemtools.rigorous import require_flint
 
@@ -95,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         hessian=not args.no_hessian,
         eigensolver=args.eigensolver,
         max_memory=args.max_memory,
+        time_limit=time_limit,
     )
     code = report.exit_code
     if args.rigorous:
