@@ -110,38 +110,29 @@ def main(argv=None) -> int:
                     f"(target >= 5x: {'met' if tp / t_h10 >= 5 else 'MISSED'})",
                 )
             )
-            # the same solve as a torch batch of one (the small-problem path off): the path before this change
-            real_limit = small.SMALL_PROBLEM
-            small.SMALL_PROBLEM = 0
-            try:
-                t_tb, r_tb = timed(lambda: solve("kcl", M, d, restarts=1, seed=next(seeds), tol=1e-10), args.repeats)
-            finally:
-                small.SMALL_PROBLEM = real_limit
-            rows.append(
-                (
-                    "hemtools torch batch of 1, tol 1e-10",
-                    f"{t_tb:.4f} s",
-                    f"grad {r_tb.grad_norms.max():.1e}, {int(r_tb.iterations.max())} it",
-                    f"pymanopt/this {tp / t_tb:.1f}x; small path {t_tb / t_h10:.1f}x faster than this",
-                )
-            )
-            # the same solve through autograd (no closed-form derivatives, switch 1e-3): the path before issue 13
+            # the same solve with one piece switched off: the torch batch of one (the small-problem path off, the
+            # path before it) and autograd (no closed-form derivatives, switch 1e-3: the path before issue 13)
             from hemtools import fused
 
-            real = fused.for_loss
-            fused.for_loss = lambda *a, **k: None
-            try:
-                t_ag, r_ag = timed(lambda: solve("kcl", M, d, restarts=1, seed=next(seeds), tol=1e-10), args.repeats)
-            finally:
-                fused.for_loss = real
-            rows.append(
-                (
-                    "hemtools via autograd, 1 start, tol 1e-10",
-                    f"{t_ag:.4f} s",
-                    f"grad {r_ag.grad_norms.max():.1e}, {int(r_ag.iterations.max())} it",
-                    f"pymanopt/this {tp / t_ag:.1f}x; closed-form path {t_ag / t_h10:.1f}x faster than this",
+            for label, module, attr, value, what in (
+                ("hemtools torch batch of 1, tol 1e-10", small, "SMALL_PROBLEM", 0, "small path"),
+                ("hemtools via autograd, 1 start, tol 1e-10", fused, "for_loss", lambda *a, **k: None,
+                 "closed-form path"),
+            ):
+                real = getattr(module, attr)
+                setattr(module, attr, value)
+                try:
+                    t_b, r_b = timed(lambda: solve("kcl", M, d, restarts=1, seed=next(seeds), tol=1e-10), args.repeats)
+                finally:
+                    setattr(module, attr, real)
+                rows.append(
+                    (
+                        label,
+                        f"{t_b:.4f} s",
+                        f"grad {r_b.grad_norms.max():.1e}, {int(r_b.iterations.max())} it",
+                        f"pymanopt/this {tp / t_b:.1f}x; {what} {t_b / t_h10:.1f}x faster than this",
+                    )
                 )
-            )
             tp8 = 8 * tp
             rows.append(
                 (
