@@ -4,10 +4,12 @@
 
 Rows
   1. KCL M=8 d=16, one start, to gradient 1e-12 (target: <= 0.3 s after imports)
-  2. the same with 8 and 64 restarts batched (target: 64 restarts <= 3x one)
+  2. the same with 8 restarts (the small-problem path: one after another on numpy, hemtools.small) and 64
+     restarts (the torch batch; target: 64 restarts <= 3x one)
   3. pymanopt TrustRegions on the same problem, tolerance 1e-10, same process (if pymanopt is installed:
      `pip install -e .[bench]`), one start and 8 sequential starts (target: hemtools >= 5x faster); and
-     hemtools on the autograd path (hemtools.fused switched off), the solver before issue 13
+     hemtools with the small-problem path switched off (the torch batch of one) and on the autograd path
+     (hemtools.fused switched off), the solvers before issue 13
   4. Gaussian energy, M=4096, d=32: seconds per solver iteration against one Gram matmul + exp on the same
      tensors (target: <= 3x)
 
@@ -34,7 +36,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from hemtools import sphere
+    from hemtools import small, sphere
     from hemtools.losses import get_loss
     from hemtools.optim import solve
 
@@ -59,9 +61,10 @@ def main(argv=None) -> int:
         note = f"{ratio:.2f}x one start" + (
             ("; target <= 3x: " + ("met" if ratio <= 3 else "MISSED")) if R == 64 else ""
         )
+        how = "one after another (numpy)" if small.applies(R, 2 * M, d) else "batched (torch)"
         rows.append(
             (
-                f"kcl M=8 d=16, {R} restarts batched",
+                f"kcl M=8 d=16, {R} restarts {how}",
                 f"{tR:.4f} s",
                 f"max grad {rR.grad_norms.max():.1e}, all converged {bool(rR.converged.all())}",
                 note,
@@ -107,30 +110,36 @@ def main(argv=None) -> int:
                     f"(target >= 5x: {'met' if tp / t_h10 >= 5 else 'MISSED'})",
                 )
             )
-            # the same solve through autograd (no closed-form derivatives, switch 1e-3): the path before issue 13
+            # the same solve with one piece switched off: the torch batch of one (the small-problem path off, the
+            # path before it) and autograd (no closed-form derivatives, switch 1e-3: the path before issue 13)
             from hemtools import fused
 
-            real = fused.for_loss
-            fused.for_loss = lambda *a, **k: None
-            try:
-                t_ag, r_ag = timed(lambda: solve("kcl", M, d, restarts=1, seed=next(seeds), tol=1e-10), args.repeats)
-            finally:
-                fused.for_loss = real
-            rows.append(
-                (
-                    "hemtools via autograd, 1 start, tol 1e-10",
-                    f"{t_ag:.4f} s",
-                    f"grad {r_ag.grad_norms.max():.1e}, {int(r_ag.iterations.max())} it",
-                    f"pymanopt/this {tp / t_ag:.1f}x; closed-form path {t_ag / t_h10:.1f}x faster than this",
+            for label, module, attr, value, what in (
+                ("hemtools torch batch of 1, tol 1e-10", small, "SMALL_PROBLEM", 0, "small path"),
+                ("hemtools via autograd, 1 start, tol 1e-10", fused, "for_loss", lambda *a, **k: None,
+                 "closed-form path"),
+            ):
+                real = getattr(module, attr)
+                setattr(module, attr, value)
+                try:
+                    t_b, r_b = timed(lambda: solve("kcl", M, d, restarts=1, seed=next(seeds), tol=1e-10), args.repeats)
+                finally:
+                    setattr(module, attr, real)
+                rows.append(
+                    (
+                        label,
+                        f"{t_b:.4f} s",
+                        f"grad {r_b.grad_norms.max():.1e}, {int(r_b.iterations.max())} it",
+                        f"pymanopt/this {tp / t_b:.1f}x; {what} {t_b / t_h10:.1f}x faster than this",
+                    )
                 )
-            )
             tp8 = 8 * tp
             rows.append(
                 (
                     "pymanopt, 8 starts one after another",
                     f"{tp8:.4f} s",
                     "(8 x the row above)",
-                    f"hemtools 8 batched {t8:.4f} s: {tp8 / t8:.1f}x faster",
+                    f"hemtools 8 restarts {t8:.4f} s: {tp8 / t8:.1f}x faster",
                 )
             )
 

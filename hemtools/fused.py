@@ -28,30 +28,137 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
 METHOD = "closed form"  # SolveResult.hessian_method when these products were used
 
 
+# --------------------------------------------------------------------------------------------------------
+# array namespaces: the forms below run on torch tensors (the batched solver, any device) and on numpy arrays
+# (hemtools.small: one restart of a small problem, where numpy's ~1 µs per operation beats torch's ~3–6 µs
+# dispatch and the whole solve is dispatch).  Only what differs between the two is here; ``@``, ``*``,
+# ``.sum(axis)``, ``.swapaxes``, ``.diagonal(0, -2, -1)``, ``[..., None]`` and slicing are the same in both.
+
+
+class _TorchOps:
+    exp, log, log1p, sigmoid, zeros_like, ones_like = (torch.exp, torch.log, torch.log1p, torch.sigmoid,
+                                                       torch.zeros_like, torch.ones_like)
+
+    @staticmethod
+    def rsqrt(a):
+        return a.rsqrt()
+
+    @staticmethod
+    def abs(a):
+        return a.abs()
+
+    @staticmethod
+    def clamp_min(a, lo: float):
+        return a.clamp_min(lo)
+
+    @staticmethod
+    def eye(M: int, like, dtype=None):
+        return torch.eye(M, dtype=like.dtype if dtype is None else dtype, device=like.device)
+
+    @staticmethod
+    def cat(parts, axis: int):
+        return torch.cat(parts, dim=axis)
+
+    @staticmethod
+    def tile_cols(a, k: int):
+        return a.repeat(1, k)
+
+    @staticmethod
+    def fill_where(mask, value: float, a):
+        return a.masked_fill(mask, value)
+
+    @staticmethod
+    def lse_softmax(z):
+        """log Σ_j e^{z_ij} and the softmax of each row (last axis)."""
+        return torch.logsumexp(z, -1), torch.softmax(z, -1)
+
+    @staticmethod
+    def sum_keep(a):
+        return a.sum(-1, keepdim=True)
+
+    @staticmethod
+    def detach(a):
+        return a.detach()
+
+
+class _NumpyOps:
+    exp, log, log1p, zeros_like, ones_like, abs = np.exp, np.log, np.log1p, np.zeros_like, np.ones_like, np.abs
+
+    @staticmethod
+    def sigmoid(a):
+        from scipy.special import expit  # a ufunc: accurate in both tails
+
+        return expit(a)
+
+    @staticmethod
+    def rsqrt(a):
+        return 1.0 / np.sqrt(a)
+
+    @staticmethod
+    def clamp_min(a, lo: float):
+        return np.maximum(a, lo)
+
+    @staticmethod
+    def eye(M: int, like, dtype=None):
+        return np.eye(M, dtype=like.dtype if dtype is None else dtype)
+
+    @staticmethod
+    def cat(parts, axis: int):
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+
+    @staticmethod
+    def tile_cols(a, k: int):
+        return np.tile(a, (1, k))
+
+    @staticmethod
+    def fill_where(mask, value: float, a):
+        return np.where(mask, value, a)
+
+    @staticmethod
+    def lse_softmax(z):
+        m = z.max(-1, keepdims=True)  # finite: every row keeps M − 1 >= 1 entries
+        e = np.exp(z - m)
+        s = e.sum(-1, keepdims=True)
+        return (m + np.log(s))[..., 0], e / s
+
+    @staticmethod
+    def sum_keep(a):
+        return a.sum(-1, keepdims=True)
+
+    @staticmethod
+    def detach(a):
+        return a
+
+
+def _ops(a):
+    return _NumpyOps if isinstance(a, np.ndarray) else _TorchOps
+
+
 def _kernel_derivs(kernel: str, t: float, which: str) -> Callable[[Tensor], tuple[Tensor, Tensor, Tensor]] | None:
     """φ(g), φ'(g), φ''(g) of K(r²), r² = 2 − 2g, for KCL's alignment ("A") or uniformity ("U") kernel."""
     if kernel == "gaussian":
         def fn(G):
-            K = torch.exp(-t * (2.0 - 2.0 * G))
+            K = _ops(G).exp(-t * (2.0 - 2.0 * G))
             return K, (2.0 * t) * K, (4.0 * t * t) * K
         return fn
     if kernel == "imq":
         def fn(G):
             q = t * t + (2.0 - 2.0 * G)
-            K = t * q.rsqrt()
+            K = t * _ops(G).rsqrt(q)
             return K, K / q, (3.0 * K) / (q * q)  # φ' = t q^{-3/2}, φ'' = 3 t q^{-5/2}
         return fn
     if kernel == "log":
         c = 1.0 if which == "A" else 0.5  # K_A = −log(1 + t r²), K_U = −½ log(1 + t r²)
         def fn(G):
             p = 1.0 + t * (2.0 - 2.0 * G)
-            return -c * torch.log(p), (2.0 * c * t) / p, (4.0 * c * t * t) / (p * p)
+            return -c * _ops(G).log(p), (2.0 * c * t) / p, (4.0 * c * t * t) / (p * p)
         return fn
     return None
 
@@ -67,12 +174,12 @@ class _Blocks(dict):
 def _blocks(U: Tensor, V: Tensor, need: frozenset) -> _Blocks:
     out = _Blocks()
     if "uu" in need:
-        out["uu"] = U @ U.transpose(-1, -2)
+        out["uu"] = U @ U.swapaxes(-1, -2)
     if "vv" in need:
-        out["vv"] = V @ V.transpose(-1, -2)
+        out["vv"] = V @ V.swapaxes(-1, -2)
     if "uv" in need:
-        out["uv"] = U @ V.transpose(-1, -2)
-        out["p"] = torch.diagonal(out["uv"], dim1=-2, dim2=-1)
+        out["uv"] = U @ V.swapaxes(-1, -2)
+        out["p"] = out["uv"].diagonal(0, -2, -1)
     else:
         out["p"] = (U * V).sum(-1)
     return out
@@ -82,13 +189,13 @@ def _direction_blocks(U: Tensor, V: Tensor, dU: Tensor, dV: Tensor, need: frozen
     """dG_b in the direction (dU, dV)."""
     out = _Blocks()
     if "uu" in need:
-        s = dU @ U.transpose(-1, -2)
-        out["uu"] = s + s.transpose(-1, -2)
+        s = dU @ U.swapaxes(-1, -2)
+        out["uu"] = s + s.swapaxes(-1, -2)
     if "vv" in need:
-        s = dV @ V.transpose(-1, -2)
-        out["vv"] = s + s.transpose(-1, -2)
+        s = dV @ V.swapaxes(-1, -2)
+        out["vv"] = s + s.swapaxes(-1, -2)
     if "uv" in need:
-        out["uv"] = dU @ V.transpose(-1, -2) + U @ dV.transpose(-1, -2)
+        out["uv"] = dU @ V.swapaxes(-1, -2) + U @ dV.swapaxes(-1, -2)
     out["p"] = (dU * V + U * dV).sum(-1)
     return out
 
@@ -99,21 +206,21 @@ def _pullback(P: Mapping[str, Tensor], U: Tensor, V: Tensor, dU: Tensor | None =
     the gradient): (P_uu + P_uuᵀ) dU + P_uv dV + P_p ∘ dV, and the same for V."""
     dU = U if dU is None else dU
     dV = V if dV is None else dV
-    pp = P["p"].unsqueeze(-1)
+    pp = P["p"][..., None]
     gU = pp * dV
     gV = pp * dU
     # "uu_s"/"vv_s": a dual already symmetrised (P + Pᵀ), as KCL's are (fewer operations per product)
     if "uu_s" in P:
         gU = gU + P["uu_s"] @ dU
     elif "uu" in P:
-        gU = gU + (P["uu"] + P["uu"].transpose(-1, -2)) @ dU
+        gU = gU + (P["uu"] + P["uu"].swapaxes(-1, -2)) @ dU
     if "vv_s" in P:
         gV = gV + P["vv_s"] @ dV
     elif "vv" in P:
-        gV = gV + (P["vv"] + P["vv"].transpose(-1, -2)) @ dV
+        gV = gV + (P["vv"] + P["vv"].swapaxes(-1, -2)) @ dV
     if "uv" in P:
         gU = gU + P["uv"] @ dV
-        gV = gV + P["uv"].transpose(-1, -2) @ dU
+        gV = gV + P["uv"].swapaxes(-1, -2) @ dU
     return gU, gV
 
 
@@ -137,9 +244,10 @@ class _PairKernelTerms:
 
     def _weights(self, like: Tensor) -> tuple[Tensor, Tensor]:
         """γ/(M(M−1)) off the diagonal, and twice that (the symmetrised duals), once per dtype and device."""
-        key = (like.dtype, like.device)
+        xp = _ops(like)
+        key = (xp, like.dtype, getattr(like, "device", None))
         if getattr(self, "_key", None) != key:
-            off = 1.0 - torch.eye(self.M, dtype=like.dtype, device=like.device)
+            off = 1.0 - xp.eye(self.M, like)
             self._w, self._w2, self._key = self.wu * off, (2.0 * self.wu) * off, key
         return self._w, self._w2
 
@@ -188,28 +296,28 @@ class _LogSumExpTerms:
 
     def evaluate(self, G: _Blocks, second: bool):
         M, tau = self.M, self.tau
-        eye = torch.eye(M, dtype=torch.bool, device=G["p"].device)
         p = G["p"]
-        val = torch.zeros_like(p[..., 0])
-        P: dict[str, Tensor] = {"p": torch.zeros_like(p)}
+        xp = _ops(p)
+        eye = xp.eye(M, p, dtype=bool)
+        val = xp.zeros_like(p[..., 0])
+        P: dict[str, Tensor] = {"p": xp.zeros_like(p)}
         state = [] if second else None
         for row, blocks in self.rows:
             r = 1.0 if row.relative else 0.0
             w = row.weight / M
-            z = torch.cat([(G[b].transpose(-1, -2) if tr else G[b]) for b, tr in blocks], dim=-1)
-            z = ((z - r * p.unsqueeze(-1)) / tau).masked_fill(eye.repeat(1, len(blocks)), float("-inf"))
-            lse = torch.logsumexp(z, -1)
-            q = torch.softmax(z, -1)
+            z = xp.cat([(G[b].swapaxes(-1, -2) if tr else G[b]) for b, tr in blocks], -1)
+            z = xp.fill_where(xp.tile_cols(eye, len(blocks)), float("-inf"), (z - r * p[..., None]) / tau)
+            lse, q = xp.lse_softmax(z)
             if row.kappa == 1:  # log(1 + e^LSE) = softplus, q = softmax · σ(LSE), 1 − Q = σ(−LSE)
-                term = lse.clamp_min(0.0) + torch.log1p(torch.exp(-lse.abs()))
-                q = q * torch.sigmoid(lse).unsqueeze(-1)
-                Q, rest = torch.sigmoid(lse), torch.sigmoid(-lse)
+                term = xp.clamp_min(lse, 0.0) + xp.log1p(xp.exp(-xp.abs(lse)))
+                Q, rest = xp.sigmoid(lse), xp.sigmoid(-lse)
+                q = q * Q[..., None]
             else:
-                term, Q, rest = lse, torch.ones_like(lse), None
+                term, Q, rest = lse, xp.ones_like(lse), None
             val = val + w * term.sum(-1)
             for k, (b, tr) in enumerate(blocks):
                 qb = q[..., k * M:(k + 1) * M]
-                self._add(P, b, (w / tau) * (qb.transpose(-1, -2) if tr else qb))
+                self._add(P, b, (w / tau) * (qb.swapaxes(-1, -2) if tr else qb))
             P["p"] = P["p"] - (r * w / tau) * Q
             if second:
                 state.append((q, rest, w, r, blocks))
@@ -225,18 +333,19 @@ class _LogSumExpTerms:
 
     def direction(self, state, dG: _Blocks) -> dict:
         M, tau = self.M, self.tau
-        dP: dict[str, Tensor] = {"p": torch.zeros_like(dG["p"])}
+        xp = _ops(dG["p"])
+        dP: dict[str, Tensor] = {"p": xp.zeros_like(dG["p"])}
         for q, rest, w, r, blocks in state:
-            dz = torch.cat([(dG[b].transpose(-1, -2) if tr else dG[b]) for b, tr in blocks], dim=-1)
-            dz = (dz - r * dG["p"].unsqueeze(-1)) / tau
+            dz = xp.cat([(dG[b].swapaxes(-1, -2) if tr else dG[b]) for b, tr in blocks], -1)
+            dz = (dz - r * dG["p"][..., None]) / tau
             qdz = q * dz  # q = 0 on the removed diagonal
-            s = qdz.sum(-1, keepdim=True)
+            s = xp.sum_keep(qdz)
             dq = qdz - q * s
             for k, (b, tr) in enumerate(blocks):
                 qb = dq[..., k * M:(k + 1) * M]
-                self._add(dP, b, (w / tau) * (qb.transpose(-1, -2) if tr else qb))
+                self._add(dP, b, (w / tau) * (qb.swapaxes(-1, -2) if tr else qb))
             if rest is not None and r:  # Σ_j dq_ij = (1 − Q_i) Σ_j q dz (0 for κ = 0)
-                dP["p"] = dP["p"] - (r * w / tau) * rest * s.squeeze(-1)
+                dP["p"] = dP["p"] - (r * w / tau) * rest * s[..., 0]
         return dP
 
 
@@ -263,15 +372,16 @@ class GramLoss:
         U, V = self._split(X)
         val, P, _ = self.terms.evaluate(_blocks(U, V, self.terms.need), False)
         gU, gV = _pullback(P, U, V)
-        return val, torch.cat([gU, gV], dim=-2)
+        return val, _ops(X).cat([gU, gV], -2)
 
     def model(self, X: Tensor) -> FusedModel:
-        X = X.detach()
+        xp = _ops(X)
+        X = xp.detach(X)
         U, V = self._split(X)
         val, P, state = self.terms.evaluate(_blocks(U, V, self.terms.need), True)
         gU, gV = _pullback(P, U, V)
-        eg = torch.cat([gU, gV], dim=-2)
-        xeg = (X * eg).sum(-1, keepdim=True)
+        eg = xp.cat([gU, gV], -2)
+        xeg = xp.sum_keep(X * eg)
         return FusedModel(x=X, value=val, egrad=eg, rgrad=eg - xeg * X, xeg=xeg, loss=self, P=P, state=state)
 
 
@@ -302,9 +412,10 @@ class FusedModel:
         dP = L.terms.direction(self.state, _direction_blocks(U, V, dU, dV, L.terms.need))
         aU, aV = _pullback(self.P, U, V, dU, dV)
         bU, bV = _pullback(dP, U, V)
-        ehv = torch.cat([aU + bU, aV + bV], dim=-2)
+        xp = _ops(X)
+        ehv = xp.cat([aU + bU, aV + bV], -2)
         # Riemannian Hessian on the sphere: P_x(ehv) − (x·egrad) v  (sphere.ehess_to_rhess)
-        return ehv - (X * ehv).sum(-1, keepdim=True) * X - self.xeg * v
+        return ehv - xp.sum_keep(X * ehv) * X - self.xeg * v
 
 
 _FAMILIES = {"PairKernels": _PairKernelTerms, "LogSumExpRows": _LogSumExpTerms}

@@ -27,9 +27,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import derivatives, sphere
+from . import small as _small
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
 from .results import StopReason, jsonable_params
@@ -399,6 +401,12 @@ def solve(
     switch_step = options.first_order.switch_step
     if switch_step is None:
         switch_step = default_switch_step(closed_form is not None, M, n, d)
+    if (closed_form is not None and progress is None and x.device.type == "cpu" and x.dtype == torch.float64
+            and _small.applies(x.shape[0], n, d) and not _use_lbfgs(options.first_order.method, n, d)):
+        # small problems: the same algorithm one restart at a time on numpy (hemtools.small: dispatch, not
+        # arithmetic, is the cost of the torch batch there)
+        return _solve_small(spec, M, d, p, closed_form, x, tol=tol, eps=tols.eps, options=options,
+                            switch_step=switch_step, until=until, t0=t0, seed=seed)
     state = _Solver(f, x, tol=tol, eps=tols.eps, progress=progress, fused=closed_form, options=options,
                     deadline=until)
     if _use_lbfgs(options.first_order.method, x.shape[1], d):
@@ -436,6 +444,47 @@ def solve(
         hessian_vector_products=state.n_hvp,
         hessian_method=state.hess_method,
         notes=notes,
+    )
+
+
+def _solve_small(spec, M: int, d: int, p, closed_form, x: Tensor, *, tol: float, eps: float, options,
+                 switch_step: float, until: float, t0: float, seed: int) -> SolveResult:
+    """solve() on the small-problem path (hemtools.small): each restart on its own, the same SolveResult."""
+    B, n, _ = x.shape
+    # the round-off measurement's direction, drawn as the batched solver draws it for its first restart
+    probe = torch.randn((n, d), generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    xs = x.numpy()
+    runs = [_small.solve_one(closed_form, xs[b].copy(), tol=tol, eps=eps, options=options, switch_step=switch_step,
+                             deadline=until, probe=probe) for b in range(B)]
+    seconds = time.perf_counter() - t0
+    T = max(len(r.hist_v) for r in runs)
+
+    def padded(h: list) -> list:
+        return h + [h[-1]] * (T - len(h))  # a finished restart repeats its last value, as in the batch
+
+    notes = []
+    late = [r for r in runs if r.stop == StopReason.TIME_LIMIT.value]
+    if late:
+        g = [r.gnorm for r in late]
+        notes.append(f"solve stopped at its time limit ({until - t0:.0f} s; ran {seconds:.0f} s) with {len(late)} "
+                     f"of {B} restarts not converged (gradient norms {min(g):.1e} to {max(g):.1e}, tolerance "
+                     f"{tol:.0e}; n = {n * (d - 1)} tangent dimensions per restart)")
+    return SolveResult(
+        loss=spec.name, M=M, d=d, params=p, kind=spec.kind,
+        points=torch.from_numpy(np.stack([r.x for r in runs])),
+        values=torch.tensor([r.value for r in runs], dtype=torch.float64),
+        grad_norms=torch.tensor([r.gnorm for r in runs], dtype=torch.float64),
+        iterations=torch.tensor([r.iterations for r in runs], dtype=torch.long),
+        converged=torch.tensor([r.converged for r in runs], dtype=torch.bool),
+        stops=[StopReason(r.stop) for r in runs],
+        history_values=torch.tensor(np.array([padded(r.hist_v) for r in runs]).T, dtype=torch.float64),
+        history_grad_norms=torch.tensor(np.array([padded(r.hist_g) for r in runs]).T, dtype=torch.float64),
+        # the batch switches at one iteration; here each restart has its own: the first to switch
+        phase_switch=min(r.phase_switch for r in runs),
+        seconds=seconds, tol=tol, seed=seed, dtype="float64", device="cpu",
+        # products per restart, the largest (the batch counts one product per batched call)
+        hessian_vector_products=max(r.n_hvp for r in runs),
+        hessian_method=fused_method, notes=notes,
     )
 
 

@@ -97,3 +97,22 @@ def test_solver_uses_the_closed_form_and_reaches_the_same_minimum():
     assert float(sphere.norm(rg).max()) <= 1e-12
     # the simplex value of KCL (γ = 16, t = 2, M = 8 ≤ d+1): −1 + 16 e^{−2 t M/(M−1)}
     assert abs(r.best_value - (-1 + 16 * math.exp(-2 * 2 * 8 / 7))) <= 1e-12
+
+
+@pytest.mark.parametrize("name,params", CASES)
+def test_numpy_arrays_give_the_torch_numbers(name, params):
+    """The same forms on numpy arrays (hemtools.small's one-restart path), batched and one configuration."""
+    _, F, X, V = _setup(name, params)
+    m = F.model(X)
+    Xn, Vn = X.numpy(), V.numpy()
+    mn = F.model(Xn)
+    scale = float(m.hvp(V).abs().max().clamp_min(1))
+    assert float(abs(mn.value - m.value.numpy()).max()) <= 1e-13 * float(m.value.abs().max().clamp_min(1))
+    assert float(abs(mn.egrad - m.egrad.numpy()).max()) <= 1e-13 * float(m.egrad.abs().max().clamp_min(1))
+    assert float(abs(mn.hvp(Vn) - m.hvp(V).numpy()).max()) <= 1e-13 * scale
+    for b in range(2):  # one configuration without a batch axis, as the small path calls it
+        one = F.model(Xn[b].copy())
+        assert one.value.shape == () and abs(float(one.value) - float(m.value[b])) <= 1e-13 * scale
+        assert float(abs(one.hvp(Vn[b].copy()) - m.hvp(V)[b].numpy()).max()) <= 1e-13 * scale
+        v, g = F.value_grad(Xn[b].copy())
+        assert float(abs(g - m.egrad[b].numpy()).max()) <= 1e-13 * float(m.egrad.abs().max().clamp_min(1))
