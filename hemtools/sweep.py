@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import ArgumentError
+from .results import number
 
 MAX_SOLO_ATTEMPTS = 2  # a cell whose worker dies this many times running alone is stored as an error
 
@@ -77,8 +78,10 @@ class SweepOptions:
 
 
 def cell_key(cell: Cell, opts: SweepOptions) -> str:
-    return json.dumps([cell.loss, cell.M, cell.d, [list(p) for p in cell.params], cell.claim, opts.key_dict()],
-                      sort_keys=True, allow_nan=False)
+    # a non-finite parameter (a user loss's own default, tau=float('nan')) is keyed by its text
+    params = [[k, number(v) if isinstance(v, float) else v] for k, v in cell.params]
+    return json.dumps([cell.loss, cell.M, cell.d, params, cell.claim, opts.key_dict()], sort_keys=True,
+                      allow_nan=False)
 
 
 def cell_seed(key: str) -> int:

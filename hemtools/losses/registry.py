@@ -50,6 +50,7 @@ from .spec import (  # noqa: F401  (the leaf types, re-exported: hemtools.losses
     SymbolicTemplate,
     _call_user_loss,
     _check_user_result,
+    containing_os_exit,
     positive,
 )
 
@@ -231,7 +232,8 @@ def _load_user_loss(ref: str) -> LossSpec:
         module = importlib.util.module_from_spec(spec)
         sys.modules[modname] = module
         try:
-            spec.loader.exec_module(module)
+            with containing_os_exit():
+                spec.loader.exec_module(module)
         except (Exception, SystemExit) as exc:
             sys.modules.pop(modname, None)
             raise UserCodeError(f"while importing {target}", exc) from exc
@@ -240,7 +242,8 @@ def _load_user_loss(ref: str) -> LossSpec:
         if "" not in sys.path and cwd not in sys.path:
             sys.path.insert(0, cwd)
         try:
-            module = importlib.import_module(target)
+            with containing_os_exit():
+                module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
             if exc.name and target.startswith(exc.name):
                 raise ArgumentError(f"loss: module {target!r} not found (is it on PYTHONPATH?)") from None

@@ -1,0 +1,128 @@
+"""A second hostile new-user review: losses written the way third parties write them, through the CLI and the
+library; each test is a defect that was found and fixed (it failed on the code before the fix)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from hemtools import cli
+
+THIRD_PARTY = '''
+import os
+
+import torch
+
+
+def nan_default(U, V, tau=float("nan")):
+    """A loss whose default is a sentinel NaN ("use 0.5 unless given"), as some training scripts write it."""
+    t = 0.5 if tau != tau else tau
+    G = U @ V.T / t
+    return -(G.diagonal() - torch.logsumexp(G, 1)).mean()
+
+
+def exits(U, V, tau=0.5):
+    """A loss that ends its process for M = 4, as a script written to bail out of a bad batch does."""
+    if U.shape[0] == 4:
+        os._exit(3)
+    G = U @ V.T / tau
+    return -(G.diagonal() - torch.logsumexp(G, 1)).mean()
+'''
+
+
+@pytest.fixture
+def third_party(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "theirs.py").write_text(THIRD_PARTY)
+    return "theirs.py"
+
+
+SMALL = ["--M", "3", "--d", "3", "--restarts", "2", "--no-hessian"]
+
+
+# ------------------------------------------------- a NaN default is the author's, not typed input (known item 1)
+
+
+def test_a_nan_default_of_a_user_loss_is_not_refused_as_typed_input(third_party, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:nan_default", *SMALL, "--json"])
+    cap = capsys.readouterr()
+    # was: exit 2 "tau (loss theirs.py:nan_default): expected a finite number in (-inf, inf), got nan"
+    assert code == 0, cap.err
+    import json
+
+    assert json.loads(cap.out)["params"] == {"tau": "nan"}  # JSON has no NaN: its text, as for other numbers
+
+
+def test_a_nan_typed_on_the_command_line_is_still_refused(third_party, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:nan_default", *SMALL, "--param", "tau=nan"])
+    assert code == 2 and "expected a finite number" in capsys.readouterr().err
+
+
+def test_a_sweep_of_a_loss_with_a_nan_default_stores_and_skips_it(third_party, tmp_path, capsys):
+    argv = ["sweep", "--loss", f"{third_party}:nan_default", *SMALL, "--workers", "0", "--store",
+            str(tmp_path / "s.sqlite")]
+    assert cli.main(argv) == 0, capsys.readouterr().err  # was: exit 4, a ValueError of json (the cell key)
+    assert cli.main(argv) == 0
+    assert "0 cells run, 1 already in" in capsys.readouterr().out
+
+
+# ---------------------------------------------------- pml's `temperature` is hemtools' `tau` (known item 2)
+
+
+@pytest.mark.parametrize("loss, whose", [("pml:NTXentLoss", "the library's `temperature`"),
+                                         ("infonce", "the temperature")], ids=["pml", "registered"])
+def test_temperature_is_answered_with_the_name_tau(loss, whose, capsys):
+    if loss.startswith("pml"):
+        pytest.importorskip("pytorch_metric_learning")
+    code = cli.main(["verify", "--loss", loss, "--M", "3", "--d", "3", "--param", "temperature=0.1"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"({whose} is called tau here: --tau 0.1 or --param tau=0.1)" in err
+
+
+def test_a_misspelt_parameter_gets_the_closest_name(capsys):
+    assert cli.main(["verify", "--loss", "kcl", "--M", "3", "--d", "3", "--param", "gama=8"]) == 2
+    assert "gama: unknown parameter for loss kcl (did you mean gamma?)" in capsys.readouterr().err
+
+
+# --------------------------------------------- os._exit inside a loss does not end the process (known item 3)
+
+
+def test_os_exit_in_a_loss_is_an_error_of_the_loss_not_the_exit_code(third_party, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:exits", "--M", "4", "--d", "3", "--restarts", "2"])
+    err = capsys.readouterr().err
+    # was: the process ended with the loss's code 3, which reads as "inconclusive"
+    assert code == 4 and "os._exit(3) was called in user code" in err and 'theirs.py", line' in err
+    assert os._exit.__module__ in ("posix", "nt")  # the real one is back
+
+
+def test_os_exit_in_a_loss_does_not_end_an_in_process_sweep(third_party, tmp_path, capsys):
+    path = str(tmp_path / "s.sqlite")
+    code = cli.main(["sweep", "--loss", f"{third_party}:exits", "--M", "3:5", "--d", "3", "--restarts", "1",
+                     "--no-hessian", "--workers", "0", "--store", path])
+    assert code == 4, capsys.readouterr().err
+    from hemtools import store
+
+    verdicts = {r["M"]: r["verdict"] for r in store.read_rows(path)}
+    assert verdicts == {3: "confirmed", 4: "error", 5: "confirmed"}  # was: the cells after M = 4 never ran
+
+
+def test_os_exit_of_another_thread_is_the_real_one():
+    """Only the thread running user code is contained: a sweep worker's watchdog thread must still exit."""
+    import threading
+
+    from hemtools.losses import spec
+
+    real, calls = os._exit, []
+    with spec.containing_os_exit():
+        spec._REAL_OS_EXIT = calls.append  # what the other thread's os._exit reaches
+        try:
+            t = threading.Thread(target=os._exit, args=(5,))
+            t.start()
+            t.join()
+            with pytest.raises(SystemExit, match=r"os._exit\(7\) was called"):
+                os._exit(7)
+        finally:
+            spec._REAL_OS_EXIT = real
+    assert calls == [5] and os._exit is real
