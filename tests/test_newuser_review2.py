@@ -22,6 +22,29 @@ def nan_default(U, V, tau=float("nan")):
     return -(G.diagonal() - torch.logsumexp(G, 1)).mean()
 
 
+class NTXent(torch.nn.Module):
+    """An nn.Module loss as SimCLR repositories write it: the temperature is a constructor argument."""
+
+    def __init__(self, temperature=0.5):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, z_i, z_j):
+        G = z_i @ z_j.T / self.temperature
+        return torch.nn.functional.cross_entropy(G, torch.arange(len(z_i)))
+
+
+class NoisyForward(torch.nn.Module):
+    def forward(self, U, V):
+        return -(U * V).sum(-1).mean() + 1e-3 * torch.rand((), dtype=U.dtype)
+
+
+def noisy(U, V, tau=0.5):
+    """InfoNCE plus noise from the global RNG (torch.rand without a generator)."""
+    G = U @ V.T / tau
+    return -(G.diagonal() - torch.logsumexp(G, 1)).mean() + 1e-3 * torch.rand((), dtype=U.dtype)
+
+
 def exits(U, V, tau=0.5):
     """A loss that ends its process for M = 4, as a script written to bail out of a bad batch does."""
     if U.shape[0] == 4:
@@ -126,3 +149,51 @@ def test_os_exit_of_another_thread_is_the_real_one():
         finally:
             spec._REAL_OS_EXIT = real
     assert calls == [5] and os._exit is real
+
+
+# ------------------------------------------------------------- an nn.Module loss class is a loss (constructor = params)
+
+
+def test_an_nn_module_class_is_verified_with_its_constructor_arguments(third_party, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:NTXent", *SMALL, "--param", "temperature=0.3"])
+    out = capsys.readouterr().out
+    # was: exit 2 "must take (U, V, **params); its signature is NTXent(temperature=0.5)"
+    assert code == 0 and "(temperature=0.3)" in out and "CONFIRMED" in out
+
+
+def test_tau_for_a_class_named_temperature_says_so(third_party, capsys):
+    assert cli.main(["verify", "--loss", f"{third_party}:NTXent", *SMALL, "--tau", "0.3"]) == 2
+    assert "(this loss's temperature is its parameter temperature: --param temperature=0.3)" in capsys.readouterr().err
+
+
+def test_the_class_itself_is_a_loss_in_python_and_compares_equal_to_infonce(third_party):
+    import importlib.util
+
+    from hemtools.compare import compare
+
+    spec = importlib.util.spec_from_file_location("theirs_mod", third_party)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = compare(mod.NTXent, "infonce", [3], [3], trials=1)
+    assert r.verdict == "match", r.summary()  # cross_entropy's mean over anchors is infonce at τ = 0.5
+
+
+def test_a_class_that_cannot_be_called_with_two_views_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cls.py").write_text("import torch\nclass Three(torch.nn.Module):\n"
+                                     "    def forward(self, a, b, labels):\n        return a.sum()\n")
+    assert cli.main(["verify", "--loss", "cls.py:Three", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "cls.py:Three is a class whose instances cannot be called as loss(U, V) " \
+           "(its forward(self, a, b, labels))" in err
+
+
+# ------------------------------------------------------------------------ a random loss is said to be one
+
+
+@pytest.mark.parametrize("name", ["noisy", "NoisyForward"])
+def test_a_loss_with_global_randomness_is_refused_not_confirmed(third_party, name, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:{name}", *SMALL])
+    err = capsys.readouterr().err
+    # was: CONFIRMED, the noise measured as round-off widened value_vs_target's tolerance to 7e-3
+    assert code == 4 and f"loss {third_party}:{name}: is not deterministic: 3 evaluations at the same (U, V)" in err

@@ -179,6 +179,8 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
     """
     if isinstance(name, LossSpec):
         return name
+    if inspect.isclass(name):
+        return _spec_from_user_callable(name.__name__, _class_loss(name.__name__, name), source="class")
     if callable(name):
         return _spec_from_user_callable(getattr(name, "__name__", "user_loss"), name, source="callable")
     if not isinstance(name, str) or not name:
@@ -255,7 +257,54 @@ def _load_user_loss(ref: str) -> LossSpec:
         raise ArgumentError(f"loss: {target!r} has no function {fname!r}")
     if not callable(fn):
         raise ArgumentError(f"loss: {ref!r} is not callable")
+    if inspect.isclass(fn):
+        fn = _class_loss(ref, fn)
     return _spec_from_user_callable(ref, fn, source=ref)
+
+
+def _class_loss(name: str, cls: type) -> Callable:
+    """A loss class (a ``torch.nn.Module`` with ``forward(U, V)``, or any class whose instances are called as
+    ``loss(U, V)``) as a function ``f(U, V, **params)``: the constructor's arguments are the parameters (those
+    without a default are required), and every evaluation constructs a new instance (a loss under verification is
+    a function of (U, V) alone, not of state kept between calls)."""
+    try:
+        init = inspect.signature(cls)
+    except (TypeError, ValueError):
+        init = inspect.Signature()
+    module = issubclass(cls, torch.nn.Module)
+    method = "forward" if module else "__call__"  # looked up on the class (cls.__call__ would be type's)
+    call = next((k.__dict__[method] for k in cls.__mro__ if method in k.__dict__), None)
+    if call is None or (module and call is torch.nn.Module.forward):
+        raise ArgumentError(f"loss: {name} is a class whose instances cannot be called (no {method}); give a "
+                            "function f(U, V, **params) or a class with forward(self, U, V)")
+    try:
+        call_sig = inspect.signature(call)
+        params = list(call_sig.parameters.values())[1:]  # without self
+        inspect.Signature(params).bind(object(), object())
+    except TypeError:
+        raise ArgumentError(f"loss: {name} is a class whose instances cannot be called as loss(U, V) "
+                            f"(its {method}{call_sig}); "
+                            "give a function f(U, V, **params) or a class with forward(self, U, V)") from None
+    except ValueError:
+        pass  # no signature to read (a C type): checked when called
+    clash = [p for p in init.parameters if p in ("U", "V")]
+    if clash:
+        raise ArgumentError(f"loss: {name}: its constructor has a parameter named {clash[0]}, which hemtools passes "
+                            "as the views; rename it")
+
+    def class_loss(U, V, **p):
+        return cls(**p)(U, V)
+
+    U_V = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY) for n in ("U", "V")]
+    ctor = [q.replace(kind=inspect.Parameter.KEYWORD_ONLY) for q in init.parameters.values()
+            if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+    var = [q for q in init.parameters.values() if q.kind == q.VAR_KEYWORD]
+    class_loss.__signature__ = inspect.Signature(U_V + ctor + var)
+    class_loss.__name__ = cls.__name__
+    class_loss.__doc__ = cls.__doc__
+    if getattr(cls, BATCHED_ATTRIBUTE, False):
+        setattr(class_loss, BATCHED_ATTRIBUTE, True)
+    return class_loss
 
 
 def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:

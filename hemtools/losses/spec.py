@@ -383,6 +383,10 @@ class LossSpec:
             text = getattr(value, "text", value)
             whose = "the library's `temperature`" if "library" in self.params["tau"].doc else "the temperature"
             return f" ({whose} is called tau here: --tau {text} or --param tau={text})"
+        theirs = [n for n in self.params if n.lower() in TEMPERATURE_NAMES]
+        if key == "tau" and theirs:  # a user's loss (a class's constructor) calls its temperature otherwise
+            text = getattr(value, "text", value)
+            return f" (this loss's temperature is its parameter {theirs[0]}: --param {theirs[0]}={text})"
         close = difflib.get_close_matches(key, list(self.params), n=2, cutoff=0.6)
         return f" (did you mean {' or '.join(close)}?)" if close else ""
 
@@ -549,6 +553,33 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
         raise LossContractError(spec.name, "returned a tensor with gradients disabled (detached, computed under "
                                 "torch.no_grad(), or rebuilt from numbers); expected a value differentiable in U and V")
     return val
+
+
+def check_deterministic(spec: LossSpec, M: int, d: int, p: dict, *, dtype=torch.float64, device="cpu",
+                        calls: int = 3) -> None:
+    """A user loss must be a function of (U, V): evaluated ``calls`` times at one seeded configuration it must give
+    the same value (to 1e-12 relative).  A loss that draws random numbers (``torch.rand`` without a generator,
+    dropout in a module left in training mode, sampled negatives) is refused with :class:`LossContractError`
+    (exit 4): its minimiser is not defined, and its noise would be measured as round-off and widen the
+    tolerances into a wrong verdict.  Non-finite values are left to the checks (inconclusive)."""
+    if not spec.user_code:
+        return
+    gen = torch.Generator().manual_seed(20261202)
+    x = torch.nn.functional.normalize(torch.randn((1, spec.n_points(M), d), generator=gen, dtype=torch.float64), dim=-1)
+    f = spec.objective(M, p)
+    try:
+        with torch.no_grad():
+            values = [float(f(x.to(dtype=dtype, device=device))[0]) for _ in range(calls)]
+    except UserCodeError:
+        return  # the loss fails (or breaks its contract) anyway: the solve reports that, where it happens
+    if all(math.isnan(v) for v in values):
+        return
+    spread = max(values) - min(values) if all(math.isfinite(v) for v in values) else math.inf
+    if not spread <= 1e-12 * max(1.0, abs(values[0])):
+        shown = ", ".join(f"{v:.15g}" for v in values)
+        raise LossContractError(spec.name, f"is not deterministic: {calls} evaluations at the same (U, V) gave "
+                                f"{shown}; hemtools verifies functions of (U, V): draw random numbers from a seeded "
+                                "torch.Generator (or none), and put modules in eval() mode")
 
 
 def _is_constant(spec: LossSpec, val: Tensor, inputs: Sequence[Tensor], p: dict) -> bool:
