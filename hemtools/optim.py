@@ -226,6 +226,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ArgumentError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ArgumentError(f"device: {device!r} requested but CUDA is not available on this machine (use 'cpu')")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ArgumentError(f"device: {device!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                            f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "mps":
+        raise ArgumentError(f"device: {device!r} is not supported: Apple's MPS has no float64, which verification "
+                            "needs (use 'cpu')")
     if dev.type not in ("cpu", "cuda"):
         raise ArgumentError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     return dev

@@ -197,3 +197,48 @@ def test_a_loss_with_global_randomness_is_refused_not_confirmed(third_party, nam
     err = capsys.readouterr().err
     # was: CONFIRMED, the noise measured as round-off widened value_vs_target's tolerance to 7e-3
     assert code == 4 and f"loss {third_party}:{name}: is not deterministic: 3 evaluations at the same (U, V)" in err
+
+
+# ---------------------------------------------------------------------------------- the command line itself
+
+
+def test_an_option_the_command_does_not_have_is_its_own_error(capsys):
+    assert cli.main(["energy", "--kernel", "riesz", "--N", "4", "--d", "3", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    # was: "hemtools: error: unrecognized arguments: ... (see hemtools --help)", naming neither command nor its help
+    assert err == "hemtools energy: error: unrecognized arguments: --device cuda (see hemtools energy --help)\n"
+    assert cli.main(["verify", "--loss", "kcl", "--M", "3", "--d", "3", "--seeds", "3"]) == 2
+    assert "hemtools verify: error: unrecognized arguments: --seeds 3; did you mean --seed?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, words", [("mps", "Apple's MPS has no float64"),
+                                           ("cuda:3", "this machine has 1 CUDA device(s), cuda:0 to cuda:0")])
+def test_devices_that_cannot_run_say_why(device, words, monkeypatch):
+    import torch
+
+    from hemtools.errors import ArgumentError
+    from hemtools.optim import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ArgumentError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        resolve_device(device)  # was: mps "expected 'cpu', 'cuda', ..."; cuda:3 accepted, a crash later
+
+
+def test_a_store_locked_by_another_process_is_one_line_before_computing(tmp_path):
+    import sqlite3
+
+    from hemtools import store
+    from hemtools.errors import ArgumentError
+
+    path = str(tmp_path / "s.sqlite")
+    store.SqliteStore(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ArgumentError, match="cannot write to the store .database is locked: another process has "
+                                                "held it for 0.2 s.; nothing was computed"):
+            store.SqliteStore(path, busy_timeout_s=0.2)  # was: sqlite3.OperationalError, an "internal error"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
