@@ -307,7 +307,7 @@ class Forms:
 # the loss specification
 
 #: names other libraries give the temperature; hemtools calls it tau (a hint when one of them is passed)
-TEMPERATURE_NAMES = ("temperature", "temp", "t", "τ")
+TEMPERATURE_NAMES = ("temperature", "temp", "τ")
 
 
 @dataclass(frozen=True)
