@@ -69,6 +69,13 @@ def _unrecognized(parser: Parser, args, extra: list[str]) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "hemtools") -> int:
     """Run the CLI; returns the exit code (never calls sys.exit itself)."""
+    from hemtools.commands._common import readable_stdout
+
+    with readable_stdout():  # --help and every result, also on a cp1252/ascii stdout
+        return _main(argv, prog)
+
+
+def _main(argv: list[str] | None, prog: str) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog)
     try:

@@ -242,3 +242,20 @@ def test_a_store_locked_by_another_process_is_one_line_before_computing(tmp_path
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+@pytest.mark.parametrize("argv", [["verify", "--help"], ["losses"]])
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_a_stdout_without_the_symbols_gets_them_spelt_out(argv, encoding, monkeypatch):
+    """A Windows console or redirected file is cp1252: the first τ or ‖ lost the whole result (an internal error)."""
+    import io
+    import sys
+
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding=encoding)
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(argv) == 0
+    out.flush()
+    text = raw.getvalue().decode(encoding)
+    assert "tau" in text and "?" not in text.replace("?)", "")  # spelt out, not replaced
+    assert out.errors == "strict"  # as it was
