@@ -259,3 +259,13 @@ def test_a_stdout_without_the_symbols_gets_them_spelt_out(argv, encoding, monkey
     text = raw.getvalue().decode(encoding)
     assert "tau" in text and "?" not in text.replace("?)", "")  # spelt out, not replaced
     assert out.errors == "strict"  # as it was
+
+
+def test_a_missing_function_names_what_the_file_defines(tmp_path, monkeypatch, capsys):
+    """README's compare example named mylosses.py:my_dcl, which README's mylosses.py does not define."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mylosses.py").write_text("import torch\nfrom math import exp\n\n\ndef my_kcl(U, V):\n"
+                                          "    return (U * V).sum()\n")
+    assert cli.main(["compare", "--loss", "mylosses.py:my_dcl", "--reference", "dcl"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("has no function 'my_dcl'; did you mean my_kcl? (it defines: my_kcl)\n")  # not exp, torch

@@ -254,7 +254,12 @@ def _load_user_loss(ref: str) -> LossSpec:
             raise UserCodeError(f"while importing {target}", exc) from exc
     fn = getattr(module, fname, None)
     if fn is None:
-        raise ArgumentError(f"loss: {target!r} has no function {fname!r}")
+        own = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                     and getattr(v, "__module__", None) == module.__name__)
+        close = difflib.get_close_matches(fname, own, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        listing = f" (it defines: {', '.join(own[:12])}{', …' if len(own) > 12 else ''})" if own else ""
+        raise ArgumentError(f"loss: {target!r} has no function {fname!r}{hint}{listing}")
     if not callable(fn):
         raise ArgumentError(f"loss: {ref!r} is not callable")
     if inspect.isclass(fn):
