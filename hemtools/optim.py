@@ -100,6 +100,11 @@ class SolveResult:
     hessian_method: str = "autograd"  # "autograd" or "differences" (central differences of the gradient)
     notes: list[str] = field(default_factory=list)  # what the report must say about how this was solved
 
+    def __repr__(self) -> str:  # one line, not the (R, N, d) points and the histories
+        return (f"SolveResult(loss={self.loss!r}, M={self.M}, d={self.d}, params={self.params!r}, "
+                f"restarts={len(self.values)}, best value={float(self.values.min()) if len(self.values) else None!r}, "
+                f"converged={int(self.converged.sum())}/{len(self.converged)}, seconds={self.seconds:.3g})")
+
     @property
     def restarts(self) -> int:
         return self.points.shape[0]

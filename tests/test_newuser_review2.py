@@ -269,3 +269,17 @@ def test_a_missing_function_names_what_the_file_defines(tmp_path, monkeypatch, c
     assert cli.main(["compare", "--loss", "mylosses.py:my_dcl", "--reference", "dcl"]) == 2
     err = capsys.readouterr().err
     assert err.endswith("has no function 'my_dcl'; did you mean my_kcl? (it defines: my_kcl)\n")  # not exp, torch
+
+
+# ------------------------------------------------------------------------------------- the Python API in a REPL
+
+
+def test_a_report_in_a_repl_is_one_line_and_prints_as_the_table():
+    import hemtools
+
+    assert {"verify", "solve", "get_loss"} <= set(dir(hemtools))  # was: only 'annotations' (lazy names hidden)
+    r = hemtools.verify("kcl", 3, 3, restarts=2, hessian=False)
+    # was: the dataclass repr, every restart's points and histories (hundreds of lines in a notebook)
+    assert "\n" not in repr(r) and repr(r).startswith("VerifyReport(loss='kcl', M=3, d=3, ")
+    assert "verdict='confirmed'" in repr(r) and len(repr(r.solve)) < 300 and "\n" not in repr(r.solve)
+    assert str(r).splitlines()[2].startswith("verdict    CONFIRMED")

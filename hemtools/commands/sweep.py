@@ -16,7 +16,8 @@ ORDER = 10
 HELP = "run verify over a grid of losses, M and d into a result store (local processes or Dask); report it"
 DESCRIPTION = """\
 Run verify on every cell of a grid and store each result as soon as it is known: an SQLite store
-(default results.sqlite; several sweeps, on several machines, may share one) or a JSON-lines file (--out).
+(default results.sqlite; several sweeps on one machine may share one — its WAL journal needs its writers on
+one host: for several machines run one sweep with --dask) or a JSON-lines file (--out).
 Running the same command again computes only what is missing (error cells are recomputed); a larger
 grid adds only the new cells; --force recomputes.  A cell is identified by its loss, M, d, parameters,
 claim and solver options (--restarts, --seed, --dtype, --device, --tol, --no-hessian); each cell runs
