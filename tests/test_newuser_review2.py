@@ -45,6 +45,10 @@ def noisy(U, V, tau=0.5):
     return -(G.diagonal() - torch.logsumexp(G, 1)).mean() + 1e-3 * torch.rand((), dtype=U.dtype)
 
 
+def complex_valued(U, V):
+    return (U @ V.T).to(torch.complex128).diagonal().mean()
+
+
 def exits(U, V, tau=0.5):
     """A loss that ends its process for M = 4, as a script written to bail out of a bad batch does."""
     if U.shape[0] == 4:
@@ -283,3 +287,11 @@ def test_a_report_in_a_repl_is_one_line_and_prints_as_the_table():
     assert "\n" not in repr(r) and repr(r).startswith("VerifyReport(loss='kcl', M=3, d=3, ")
     assert "verdict='confirmed'" in repr(r) and len(repr(r.solve)) < 300 and "\n" not in repr(r.solve)
     assert str(r).splitlines()[2].startswith("verdict    CONFIRMED")
+
+
+def test_a_complex_result_is_named_as_complex_not_as_a_batching_problem(third_party, capsys):
+    assert cli.main(["verify", "--loss", f"{third_party}:complex_valued", *SMALL]) == 4
+    err = capsys.readouterr().err
+    # was: "returned a complex128 tensor, expected a scalar tensor (...; declare a batched form with ...)"
+    assert "returned a complex128 tensor (complex values); expected a real value in the inputs' dtype (float64); " \
+           "take .real or .abs() of a complex result" in err and "batched" not in err

@@ -537,8 +537,12 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
     n_expected = math.prod(expected) if expected else 1
     if val.numel() != n_expected or (expected and val.dim() > 1 and tuple(val.shape) != expected):
         raise LossContractError(spec.name, f"returned a tensor of shape {tuple(val.shape)}, expected {what}")
-    if not val.is_floating_point():
-        raise LossContractError(spec.name, f"returned a {str(val.dtype).replace('torch.', '')} tensor, expected {what}")
+    if not val.is_floating_point():  # complex, integer or bool: the shape was right, the kind of number is not
+        kind = "complex" if val.is_complex() else "integer or bool"
+        got, want = (str(t.dtype).replace("torch.", "") for t in (val, inputs[0]))
+        raise LossContractError(spec.name, f"returned a {got} tensor ({kind} values); expected a real value in the "
+                                f"inputs' dtype ({want})" + ("; take .real or .abs() of a complex result"
+                                                             if val.is_complex() else ""))
     if val.dtype != inputs[0].dtype and spec.cast_lower_precision is not None and \
             torch.finfo(val.dtype).eps > torch.finfo(inputs[0].dtype).eps:
         spec.cast_lower_precision(str(val.dtype).replace("torch.", ""))
