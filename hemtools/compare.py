@@ -43,6 +43,7 @@ from . import configurations, sphere
 from .checks import measure_value_noise
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
+from .losses.spec import check_deterministic
 from .optim import check_size
 from .results import EXIT_CODES, Comparison, ResultType, jsonable_params, tagged
 from .results import number as _num
@@ -334,6 +335,8 @@ def compare(loss: str | LossSpec | Callable, reference: str | LossSpec | Callabl
             raise ArgumentError(f"{name}: expected a finite number >= 0, got {tol!r}")
     pa = a.resolve_params({**dict(params or {}), **dict(params_loss or {})})
     pb = b.resolve_params({**dict(params or {}), **dict(params_reference or {})})
+    for spec, p in ((a, pa), (b, pb)):  # noise would be measured as round-off and widen the tolerances to a match
+        check_deterministic(spec, Ms[0], ds[0], p)
 
     gen = torch.Generator().manual_seed(seed)
     cases: list[Case] = []

@@ -295,3 +295,10 @@ def test_a_complex_result_is_named_as_complex_not_as_a_batching_problem(third_pa
     # was: "returned a complex128 tensor, expected a scalar tensor (...; declare a batched form with ...)"
     assert "returned a complex128 tensor (complex values); expected a real value in the inputs' dtype (float64); " \
            "take .real or .abs() of a complex result" in err and "batched" not in err
+
+
+def test_compare_of_a_random_loss_is_refused_not_a_match(third_party, capsys):
+    code = cli.main(["compare", "--loss", f"{third_party}:noisy", "--reference", "infonce", "--M", "3", "--d", "3",
+                     "--trials", "1"])
+    # was: MATCH with values 3.3e-4 apart at rtol 1e-12 (the noise measured as each loss's round-off)
+    assert code == 4 and "is not deterministic" in capsys.readouterr().err
