@@ -302,3 +302,8 @@ def test_compare_of_a_random_loss_is_refused_not_a_match(third_party, capsys):
                      "--trials", "1"])
     # was: MATCH with values 3.3e-4 apart at rtol 1e-12 (the noise measured as each loss's round-off)
     assert code == 4 and "is not deterministic" in capsys.readouterr().err
+
+
+def test_symbolic_of_a_user_loss_points_to_the_formula_family(third_party, capsys):
+    assert cli.main(["symbolic", "--loss", f"{third_party}:noisy"]) == 2
+    assert "code cannot be read as a formula; write your loss as one with --loss phipsi" in capsys.readouterr().err
