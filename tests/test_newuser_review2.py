@@ -307,3 +307,17 @@ def test_compare_of_a_random_loss_is_refused_not_a_match(third_party, capsys):
 def test_symbolic_of_a_user_loss_points_to_the_formula_family(third_party, capsys):
     assert cli.main(["symbolic", "--loss", f"{third_party}:noisy"]) == 2
     assert "code cannot be read as a formula; write your loss as one with --loss phipsi" in capsys.readouterr().err
+
+
+def test_an_unknown_mplbackend_does_not_cost_the_figure():
+    """MPLBACKEND=a name this matplotlib does not know made `verify --plot` print its result and then exit 4 with
+    matplotlib's traceback; the figures use the Agg canvas and need no backend."""
+    import subprocess
+    import sys
+
+    code = ("import os, hemtools.plots as p\n"
+            "print(os.environ['MPLBACKEND'], p.FigureCanvasAgg.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "MPLBACKEND": "no_such_backend"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["no_such_backend", "FigureCanvasAgg"]  # put back for the user's own code
