@@ -550,7 +550,8 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
     if val.dtype != inputs[0].dtype:
         raise LossContractError(spec.name, f"returned {str(val.dtype).replace('torch.', '')} for "
                                 f"{str(inputs[0].dtype).replace('torch.', '')} inputs; verification runs in float64: "
-                                "do not create tensors with a fixed dtype inside the loss")
+                                "do not cast (.float(), .half(), autocast) or create tensors with a fixed dtype "
+                                "inside the loss")
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs) and not val.requires_grad:
         if p is not None and _is_constant(spec, val, inputs, p):
             return val + sum((t * 0).sum(dim=tuple(range(-2, 0))) for t in inputs).reshape(val.shape)
