@@ -45,6 +45,21 @@ def noisy(U, V, tau=0.5):
     return -(G.diagonal() - torch.logsumexp(G, 1)).mean() + 1e-3 * torch.rand((), dtype=U.dtype)
 
 
+class Doubles:
+    """A callable that keeps a call counter (state): after 6 calls it returns twice the value."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, U, V):
+        self.calls += 1
+        G = U @ V.T / 0.5
+        return -(G.diagonal() - torch.logsumexp(G, 1)).mean() * (1 + (self.calls > 6))
+
+
+doubles = Doubles()
+
+
 def complex_valued(U, V):
     return (U @ V.T).to(torch.complex128).diagonal().mean()
 
@@ -321,3 +336,10 @@ def test_an_unknown_mplbackend_does_not_cost_the_figure():
                          env={**os.environ, "MPLBACKEND": "no_such_backend"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["no_such_backend", "FigureCanvasAgg"]  # put back for the user's own code
+
+
+def test_a_loss_that_changes_during_the_run_is_refused(third_party, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:doubles", *SMALL])
+    err = capsys.readouterr().err
+    # was: CONFIRMED, of whatever the loss had become by the end of the run
+    assert code == 4 and "is not deterministic: the same (U, V) before and after the run (state kept" in err

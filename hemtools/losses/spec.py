@@ -561,30 +561,46 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
 
 
 def check_deterministic(spec: LossSpec, M: int, d: int, p: dict, *, dtype=torch.float64, device="cpu",
-                        calls: int = 3) -> None:
+                        calls: int = 3) -> Callable[[], None]:
     """A user loss must be a function of (U, V): evaluated ``calls`` times at one seeded configuration it must give
     the same value (to 1e-12 relative).  A loss that draws random numbers (``torch.rand`` without a generator,
-    dropout in a module left in training mode, sampled negatives) is refused with :class:`LossContractError`
-    (exit 4): its minimiser is not defined, and its noise would be measured as round-off and widen the
-    tolerances into a wrong verdict.  Non-finite values are left to the checks (inconclusive)."""
+    dropout in a module left in training mode, sampled negatives, a memory bank updated by every call) is refused
+    with :class:`LossContractError` (exit 4): its minimiser is not defined, and its noise would be measured as
+    round-off and widen the tolerances into a wrong verdict.  Non-finite values are left to the checks
+    (inconclusive).  Returns ``recheck()``, which evaluates the loss there once more at the end of a run and
+    refuses it the same way if its value has changed meanwhile (state kept between calls)."""
     if not spec.user_code:
-        return
+        return lambda: None
     gen = torch.Generator().manual_seed(20261202)
     x = torch.nn.functional.normalize(torch.randn((1, spec.n_points(M), d), generator=gen, dtype=torch.float64), dim=-1)
     f = spec.objective(M, p)
-    try:
-        with torch.no_grad():
-            values = [float(f(x.to(dtype=dtype, device=device))[0]) for _ in range(calls)]
-    except UserCodeError:
-        return  # the loss fails (or breaks its contract) anyway: the solve reports that, where it happens
-    if all(math.isnan(v) for v in values):
-        return
-    spread = max(values) - min(values) if all(math.isfinite(v) for v in values) else math.inf
-    if not spread <= 1e-12 * max(1.0, abs(values[0])):
-        shown = ", ".join(f"{v:.15g}" for v in values)
-        raise LossContractError(spec.name, f"is not deterministic: {calls} evaluations at the same (U, V) gave "
-                                f"{shown}; hemtools verifies functions of (U, V): draw random numbers from a seeded "
-                                "torch.Generator (or none), and put modules in eval() mode")
+
+    def evaluate(n: int) -> list[float] | None:
+        try:
+            with torch.no_grad():
+                return [float(f(x.to(dtype=dtype, device=device))[0]) for _ in range(n)]
+        except UserCodeError:
+            return None  # the loss fails (or breaks its contract) anyway: the run reports that, where it happens
+
+    def refuse_if_changed(values: list[float] | None, what: str) -> None:
+        if values is None or all(math.isnan(v) for v in values):
+            return
+        spread = max(values) - min(values) if all(math.isfinite(v) for v in values) else math.inf
+        if not spread <= 1e-12 * max(1.0, abs(values[0])):
+            shown = ", ".join(f"{v:.15g}" for v in values)
+            raise LossContractError(spec.name, f"is not deterministic: {what} gave {shown}; hemtools verifies "
+                                    "functions of (U, V): draw random numbers from a seeded torch.Generator (or none), "
+                                    "keep no state between calls, and put modules in eval() mode")
+
+    first = evaluate(calls)
+    refuse_if_changed(first, f"{calls} evaluations at the same (U, V)")
+
+    def recheck() -> None:
+        if first is not None:
+            refuse_if_changed([first[0]] + (evaluate(1) or [first[0]]),
+                              "the same (U, V) before and after the run (state kept between calls)")
+
+    return recheck
 
 
 def _is_constant(spec: LossSpec, val: Tensor, inputs: Sequence[Tensor], p: dict) -> bool:
