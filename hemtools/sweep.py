@@ -101,12 +101,21 @@ def canonical(cells: Iterable[Cell]) -> list[Cell]:
         k = (c.loss, c.params)
         if k not in memo:
             try:
-                resolved = get_loss(c.loss).resolve_params(dict(c.params))
-                memo[k] = tuple(sorted((n, v.item() if hasattr(v, "item") else v) for n, v in resolved.items()))
+                given = dict(c.params)
+                resolved = get_loss(c.loss).resolve_params(given)
+                # plain values as resolved; a given value that is not plain (`--param w=[1, 2]`: a list) as it
+                # was given (verify reads it the same way); a default that is not plain (a tensor, a dict, a
+                # function) is left to verify to fill in: a cell is hashable and its key JSON
+                memo[k] = tuple(sorted((n, v if _plain(v) else given[n]) for n, v in resolved.items()
+                                       if _plain(v) or n in given))
             except Exception:  # noqa: BLE001 - reported by the cell itself
                 memo[k] = c.params
         out.append(Cell(c.loss, c.M, c.d, memo[k], c.claim))
     return out
+
+
+def _plain(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
 
 
 #: the most values one axis of a grid may have (``--M 2:100000000`` built a 10⁸-element list before any check)

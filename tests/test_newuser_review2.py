@@ -60,6 +60,12 @@ class Doubles:
 doubles = Doubles()
 
 
+def odd_defaults(U, V, w=torch.tensor(1.0), cfg={"k": 1}, fn=torch.exp):  # noqa: B006, B008
+    """Defaults of every kind, and a parameter named fn."""
+    G = U @ V.T / 0.5
+    return -(G.diagonal() - torch.logsumexp(G, 1)).mean() * w * cfg["k"] * fn(torch.zeros((), dtype=U.dtype))
+
+
 def complex_valued(U, V):
     return (U @ V.T).to(torch.complex128).diagonal().mean()
 
@@ -343,3 +349,18 @@ def test_a_loss_that_changes_during_the_run_is_refused(third_party, capsys):
     err = capsys.readouterr().err
     # was: CONFIRMED, of whatever the loss had become by the end of the run
     assert code == 4 and "is not deterministic: the same (U, V) before and after the run (state kept" in err
+
+
+def test_a_parameter_named_fn_and_defaults_of_any_kind_run_and_sweep(third_party, tmp_path, capsys):
+    code = cli.main(["verify", "--loss", f"{third_party}:odd_defaults", *SMALL, "--json"])
+    cap = capsys.readouterr()
+    # was: exit 4, "call_user() got multiple values for argument 'fn'" (an internal error)
+    assert code == 0, cap.err
+    import json
+
+    assert json.loads(cap.out)["params"]["fn"] == "torch._VariableFunctionsClass.exp"  # no memory address
+    argv = ["sweep", "--loss", f"{third_party}:odd_defaults", *SMALL, "--workers", "0", "--store",
+            str(tmp_path / "s.sqlite")]
+    assert cli.main(argv) == 0, capsys.readouterr().err  # was: TypeError: unhashable type: 'dict' (the cell)
+    assert cli.main(argv + ["--param", "cfg={'k': 2}"]) == 0  # a given value that is not a number: its own cell
+    assert "1 cells run, 0 already in" in capsys.readouterr().out

@@ -467,7 +467,7 @@ def _call_user_loss(spec: LossSpec, tensors: Sequence[Tensor], p: dict) -> Tenso
     return torch.stack(outs)
 
 
-def call_user(where: str, fn: Callable, *args, **kwargs):
+def call_user(where: str, fn: Callable, /, *args, **kwargs):  # positional-only: a loss parameter may be named fn
     """Call user code: whatever it raises becomes a :class:`UserCodeError` with its traceback (exit 4),
     ``sys.exit`` and ``os._exit`` included (user code must not choose hemtools' exit code: ``sys.exit(0)``
     would read as "confirmed", and ``os._exit`` would end a sweep running in this process with the loss's
