@@ -164,10 +164,12 @@ def _text(v) -> str:
     from process to process and would split one parameter set into several in a sweep's report)."""
     import inspect
 
-    if inspect.isroutine(v) and getattr(v, "__qualname__", None) and "<locals>" not in v.__qualname__:
+    text = str(v)
+    if " at 0x" in text and inspect.isroutine(v) and getattr(v, "__qualname__", None) \
+            and "<locals>" not in v.__qualname__:
         module = getattr(v, "__module__", None)
         return f"{module}.{v.__qualname__}" if module and module != "builtins" else v.__qualname__
-    return str(v)
+    return text
 
 
 def tagged(result_type: ResultType | str, out: dict) -> dict:
