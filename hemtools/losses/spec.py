@@ -493,8 +493,11 @@ _OS_EXIT_DEPTH = threading.local()  # ... in this thread: only these become OsEx
 _REAL_OS_EXIT: Callable | None = None
 
 
+_OS_EXIT_PID = 0  # the process that replaced os._exit: a child forked inside user code must really exit
+
+
 def _os_exit(code: int) -> None:
-    if getattr(_OS_EXIT_DEPTH, "n", 0) > 0:
+    if getattr(_OS_EXIT_DEPTH, "n", 0) > 0 and os.getpid() == _OS_EXIT_PID:
         raise OsExitCalled(code)
     _REAL_OS_EXIT(code)  # another thread (a sweep worker's parent watchdog, a library's thread): a real exit
 
@@ -506,10 +509,10 @@ def containing_os_exit():
     cannot be contained in a process (``os.kill`` of itself, ``os.abort``, a crash in compiled code, ``os._exit``
     called from a thread of the user's or bound before the call as ``from os import _exit``) still ends it: a
     sweep with ``--workers`` >= 1 contains that in its worker processes."""
-    global _OS_EXIT_USERS, _REAL_OS_EXIT
+    global _OS_EXIT_USERS, _REAL_OS_EXIT, _OS_EXIT_PID
     with _OS_EXIT_LOCK:
         if _OS_EXIT_USERS == 0:
-            _REAL_OS_EXIT = os._exit
+            _REAL_OS_EXIT, _OS_EXIT_PID = os._exit, os.getpid()
             os._exit = _os_exit
         _OS_EXIT_USERS += 1
     _OS_EXIT_DEPTH.n = getattr(_OS_EXIT_DEPTH, "n", 0) + 1
