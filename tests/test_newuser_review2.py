@@ -382,3 +382,15 @@ def test_a_child_forked_inside_user_code_really_exits():
                 real(7)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("loss, hint", [
+    ("InfoNCE", "did you mean infonce?"),
+    ("NTXentLoss", "did you mean nt_xent, pml:NTXentLoss, lightly:NTXentLoss?"),
+    ("pml:NTXent", "did you mean pml:NTXentLoss?"),
+])
+def test_a_loss_name_as_papers_and_libraries_spell_it_gets_a_hint(loss, hint, capsys):
+    if loss.startswith("pml"):
+        pytest.importorskip("pytorch_metric_learning")
+    assert cli.main(["verify", "--loss", loss, "--M", "3", "--d", "3"]) == 2
+    assert hint in capsys.readouterr().err  # was: the list of registered names only

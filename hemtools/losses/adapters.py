@@ -35,6 +35,7 @@ they run through the user-loss path of the registry with its checks of what they
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -155,7 +156,10 @@ def _pml(cls_name: str) -> ExternalLoss:
     if not (inspect.isclass(cls) and base is not None and issubclass(cls, base) and cls is not base):
         known = sorted(n for n in dir(losses) if inspect.isclass(getattr(losses, n))
                        and base is not None and issubclass(getattr(losses, n), base) and n.endswith("Loss"))
-        raise ArgumentError(f"loss: unknown pytorch-metric-learning loss {cls_name!r}; available: {', '.join(known)}")
+        close = difflib.get_close_matches(cls_name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean pml:{close[0]}?" if close else ""
+        raise ArgumentError(f"loss: unknown pytorch-metric-learning loss {cls_name!r}{hint}; available: "
+                            f"{', '.join(known)}")
     params, required = _numeric_kwargs(cls)
     if required:
         raise ArgumentError(f"loss: {name} needs constructor arguments ({', '.join(required)}): it is not a loss of "
@@ -196,7 +200,9 @@ def _lightly(cls_name: str) -> ExternalLoss:
     cls = getattr(mod, cls_name, None)
     if not inspect.isclass(cls):
         known = sorted(n for n in dir(mod) if n.endswith("Loss") and inspect.isclass(getattr(mod, n)))
-        raise ArgumentError(f"loss: unknown lightly loss {cls_name!r}; available: {', '.join(known)}")
+        close = difflib.get_close_matches(cls_name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean lightly:{close[0]}?" if close else ""
+        raise ArgumentError(f"loss: unknown lightly loss {cls_name!r}{hint}; available: {', '.join(known)}")
     params, required = _numeric_kwargs(cls)
     if required:
         raise ArgumentError(f"loss: {name} needs constructor arguments ({', '.join(required)}); "

@@ -200,7 +200,10 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
         return reg[name]
     if name in _BROKEN_ENTRY_POINTS:
         raise _BROKEN_ENTRY_POINTS[name]
-    close = difflib.get_close_matches(name, reg.keys(), n=3, cutoff=0.5)
+    lower = {n.lower(): n for n in reg}
+    close = [lower[c] for c in difflib.get_close_matches(name.lower(), lower, n=3, cutoff=0.5)]  # InfoNCE: infonce
+    if name.endswith("Loss") and name[:1].isupper():  # a class name of a library: NTXentLoss
+        close += [f"{prefix}:{name}" for prefix in EXTERNAL_PREFIXES]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     if _BROKEN_ENTRY_POINTS:
         hint += (f"; installed entry points that failed to load: {', '.join(sorted(_BROKEN_ENTRY_POINTS))} "
