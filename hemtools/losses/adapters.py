@@ -91,6 +91,13 @@ def _import(module: str, prefix: str):
                             f"({LIBRARIES[prefix][1]})") from None
 
 
+def _close(prefix: str, name: str, known: list[str]) -> str:
+    """'; did you mean pml:NTXentLoss?' for NTXent (names compared without their common suffix Loss)."""
+    stem = {k.removesuffix("Loss").lower(): k for k in known}
+    close = difflib.get_close_matches(name.removesuffix("Loss").lower(), stem, n=1, cutoff=0.8)
+    return f"; did you mean {prefix}:{stem[close[0]]}?" if close else ""
+
+
 def _numeric_kwargs(cls) -> tuple[list[dict], list[str]]:
     """(Param kwargs for the constructor's numeric keyword arguments, names of required arguments)."""
     params, required = [], []
@@ -156,10 +163,8 @@ def _pml(cls_name: str) -> ExternalLoss:
     if not (inspect.isclass(cls) and base is not None and issubclass(cls, base) and cls is not base):
         known = sorted(n for n in dir(losses) if inspect.isclass(getattr(losses, n))
                        and base is not None and issubclass(getattr(losses, n), base) and n.endswith("Loss"))
-        close = difflib.get_close_matches(cls_name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean pml:{close[0]}?" if close else ""
-        raise ArgumentError(f"loss: unknown pytorch-metric-learning loss {cls_name!r}{hint}; available: "
-                            f"{', '.join(known)}")
+        raise ArgumentError(f"loss: unknown pytorch-metric-learning loss {cls_name!r}; available: "
+                            f"{', '.join(known)}{_close('pml', cls_name, known)}")
     params, required = _numeric_kwargs(cls)
     if required:
         raise ArgumentError(f"loss: {name} needs constructor arguments ({', '.join(required)}): it is not a loss of "
@@ -200,9 +205,8 @@ def _lightly(cls_name: str) -> ExternalLoss:
     cls = getattr(mod, cls_name, None)
     if not inspect.isclass(cls):
         known = sorted(n for n in dir(mod) if n.endswith("Loss") and inspect.isclass(getattr(mod, n)))
-        close = difflib.get_close_matches(cls_name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean lightly:{close[0]}?" if close else ""
-        raise ArgumentError(f"loss: unknown lightly loss {cls_name!r}{hint}; available: {', '.join(known)}")
+        raise ArgumentError(f"loss: unknown lightly loss {cls_name!r}; available: {', '.join(known)}"
+                            f"{_close('lightly', cls_name, known)}")
     params, required = _numeric_kwargs(cls)
     if required:
         raise ArgumentError(f"loss: {name} needs constructor arguments ({', '.join(required)}); "
