@@ -203,6 +203,13 @@ def test_the_class_itself_is_a_loss_in_python_and_compares_equal_to_infonce(thir
     assert r.verdict == "match", r.summary()  # cross_entropy's mean over anchors is infonce at τ = 0.5
 
 
+def test_a_module_without_its_own_init_takes_no_parameters(third_party, capsys):
+    """nn.Module's own __init__(*args, **kwargs) must not read as 'accepts any parameter' (a typo was exit 4)."""
+    assert cli.main(["verify", "--loss", f"{third_party}:NoisyForward", *SMALL, "--param", "tau=0.2"]) == 2
+    assert "tau: unknown parameter for loss theirs.py:NoisyForward; accepted parameters: none" in \
+        capsys.readouterr().err
+
+
 def test_a_class_that_cannot_be_called_with_two_views_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cls.py").write_text("import torch\nclass Three(torch.nn.Module):\n"

@@ -276,7 +276,8 @@ def _class_loss(name: str, cls: type) -> Callable:
     without a default are required), and every evaluation constructs a new instance (a loss under verification is
     a function of (U, V) alone, not of state kept between calls)."""
     try:
-        init = inspect.signature(cls)
+        # a Module without its own __init__ has nn.Module's (*args, **kwargs): no parameters, not any
+        init = inspect.signature(cls) if cls.__init__ is not torch.nn.Module.__init__ else inspect.Signature()
     except (TypeError, ValueError):
         init = inspect.Signature()
     module = issubclass(cls, torch.nn.Module)
