@@ -33,4 +33,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'hemtools' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:  # tab completion in a REPL or notebook shows the lazy entry points
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = list(_LAZY) + ["__version__"]

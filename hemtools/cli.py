@@ -44,20 +44,44 @@ def build_parser(prog: str = "hemtools") -> Parser:
                     epilog="Exit codes: 0 confirmed, 1 refuted, 2 usage error, 3 inconclusive, 4 error.")
     parser.add_argument("--version", action="version", version=f"hemtools {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parser.commands = {}
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_module=mod)
+        parser.commands[mod.NAME] = p
     return parser
+
+
+def _unrecognized(parser: Parser, args, extra: list[str]) -> None:
+    """Arguments no parser took: the command's own one-line error (argparse gives them to the top-level parser,
+    whose message names neither the command nor its --help), with the closest option of that command."""
+    import difflib
+
+    command = parser.commands.get(getattr(args, "command", None), parser)
+    options = [o for a in command._actions for o in a.option_strings]
+    hints = [close[0] for x in extra if x.startswith("--")
+             for close in [difflib.get_close_matches(x.split("=", 1)[0], options, n=1, cutoff=0.7)] if close]
+    hint = f"; did you mean {' / '.join(hints)}?" if hints else ""
+    command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
 
 
 def main(argv: list[str] | None = None, prog: str = "hemtools") -> int:
     """Run the CLI; returns the exit code (never calls sys.exit itself)."""
+    from hemtools.commands._common import readable_stdout
+
+    with readable_stdout():  # --help and every result, also on a cp1252/ascii stdout
+        return _main(argv, prog)
+
+
+def _main(argv: list[str] | None, prog: str) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog)
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            _unrecognized(parser, args, extra)
     except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     if getattr(args, "_module", None) is None:

@@ -127,6 +127,12 @@ class EnergyResult:
     history_grad_norms: Tensor | None = None  # (T, R) of round 0, for convergence plots
     extras: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # one line, not the points
+        name = self.recognition.name if self.recognition is not None else None
+        return (f"EnergyResult(kernel={self.kernel!r}, params={self.params!r}, N={self.N}, d={self.d}, "
+                f"value={self.value!r}, grad_norm={self.grad_norm:.2g}, converged={self.converged}, "
+                f"configuration={name!r}, solves={self.solves})")
+
     @property
     def configuration(self) -> str | None:
         return self.recognition.name if self.recognition else None

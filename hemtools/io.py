@@ -246,14 +246,17 @@ def _validate(path: str, arr):
     if bad.any():
         rows = np.nonzero(bad)[0]
         shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
-        raise ArgumentError(f"{path}: {rows.size} row{'s' if rows.size > 1 else ''} contain NaN or inf "
-                            f"(rows {shown}, counted from 0)")
+        one = rows.size == 1
+        raise ArgumentError(f"{path}: {rows.size} row{'' if one else 's'} contain{'s' if one else ''} NaN or inf "
+                            f"(row{'' if one else 's'} {shown}, counted from 0)")
     norms = np.linalg.norm(arr, axis=1)
     zero = norms == 0
     if zero.any():
         rows = np.nonzero(zero)[0]
-        raise ArgumentError(f"{path}: {rows.size} zero row{'s' if rows.size > 1 else ''} cannot be put on the "
-                            f"sphere (rows {', '.join(str(int(r)) for r in rows[:5])}, counted from 0)")
+        one = rows.size == 1
+        raise ArgumentError(f"{path}: {rows.size} zero row{'' if one else 's'} cannot be put on the "
+                            f"sphere (row{'' if one else 's'} {', '.join(str(int(r)) for r in rows[:5])}"
+                            f"{', ...' if rows.size > 5 else ''}, counted from 0)")
     return arr
 
 

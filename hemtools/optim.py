@@ -100,6 +100,11 @@ class SolveResult:
     hessian_method: str = "autograd"  # "autograd" or "differences" (central differences of the gradient)
     notes: list[str] = field(default_factory=list)  # what the report must say about how this was solved
 
+    def __repr__(self) -> str:  # one line, not the (R, N, d) points and the histories
+        return (f"SolveResult(loss={self.loss!r}, M={self.M}, d={self.d}, params={self.params!r}, "
+                f"restarts={len(self.values)}, best value={float(self.values.min()) if len(self.values) else None!r}, "
+                f"converged={int(self.converged.sum())}/{len(self.converged)}, seconds={self.seconds:.3g})")
+
     @property
     def restarts(self) -> int:
         return self.points.shape[0]
@@ -226,6 +231,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ArgumentError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ArgumentError(f"device: {device!r} requested but CUDA is not available on this machine (use 'cpu')")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ArgumentError(f"device: {device!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                            f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "mps":
+        raise ArgumentError(f"device: {device!r} is not supported: Apple's MPS has no float64, which verification "
+                            "needs (use 'cpu')")
     if dev.type not in ("cpu", "cuda"):
         raise ArgumentError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     return dev

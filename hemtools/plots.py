@@ -13,8 +13,31 @@ import math
 import os
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+
+def _import_matplotlib():
+    """matplotlib validates MPLBACKEND when it is imported, and a name it does not know (a typo, a backend of
+    another installation) makes the import fail.  These figures never use a backend (Agg canvas, no pyplot), so
+    the variable is set aside for the import and put back."""
+    try:
+        import matplotlib  # noqa: F401
+    except ValueError:
+        backend = os.environ.pop("MPLBACKEND", None)
+        if backend is None:
+            raise
+        import sys
+
+        for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+            del sys.modules[name]  # what the failed import left half-initialised
+        try:
+            import matplotlib  # noqa: F401
+        finally:
+            os.environ["MPLBACKEND"] = backend
+
+
+_import_matplotlib()
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 

@@ -29,6 +29,7 @@ solver only when a test uses the fixture, so installing hemtools does not slow d
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
@@ -146,7 +147,8 @@ def _reproduce(report) -> str:
     if report.device != "cpu":
         parts.append(f"--device {report.device}")
     for k, v in report.params.items():
-        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool) and \
+                not (isinstance(v, float) and not math.isfinite(v)):  # a non-finite default: not typed
             parts.append(f"--param {k}={v!r}" if isinstance(v, float) else f"--param {k}={v}")  # repr: all digits
     return " ".join(parts)
 

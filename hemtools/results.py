@@ -153,9 +153,23 @@ def jsonable(obj, leaf=str):
 
 def jsonable_params(params: Mapping) -> dict:
     """A loss's parameters for JSON: numbers, text, bools and None as they are, anything else as its text
-    (a callable φ, a formula object).  Unlike :func:`jsonable`, finite and non-finite floats are kept as
-    floats (params are validated finite) and a CLI number stays the float it is."""
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
+    (a callable φ, a formula object).  A CLI number stays the float it is; a non-finite float (only a user
+    loss's own default can be one: typed values are validated finite) becomes its text, as in :func:`jsonable`."""
+    return {k: (number(v) if isinstance(v, float) else
+                v if isinstance(v, (int, str, bool)) or v is None else _text(v)) for k, v in params.items()}
+
+
+def _text(v) -> str:
+    """A parameter value's text: a function by its qualified name (its repr has a memory address, which differs
+    from process to process and would split one parameter set into several in a sweep's report)."""
+    import inspect
+
+    text = str(v)
+    if " at 0x" in text and inspect.isroutine(v) and getattr(v, "__qualname__", None) \
+            and "<locals>" not in v.__qualname__:
+        module = getattr(v, "__module__", None)
+        return f"{module}.{v.__qualname__}" if module and module != "builtins" else v.__qualname__
+    return text
 
 
 def tagged(result_type: ResultType | str, out: dict) -> dict:

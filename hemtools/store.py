@@ -170,6 +170,7 @@ class SqliteStore:
     owner: str | None = None
     write_seconds: float = 0.0  # time spent in put() (the store's overhead per cell, measured)
     writes: int = 0
+    busy_timeout_s: float = 60.0  # how long a write waits for another process's lock
     _last_beat: float = field(default=0.0, repr=False)
 
     def __post_init__(self):
@@ -177,23 +178,30 @@ class SqliteStore:
         self.host = socket.gethostname()
         self.owner = self.owner or f"{self.host}:{os.getpid()}:{time.time_ns()}"
         try:
-            self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.con.execute("PRAGMA busy_timeout=60000")
+            self.con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            self.con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
             mode = self.con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         except sqlite3.OperationalError as exc:  # a folder that refuses files, a read-only store
             raise ArgumentError(f"{self.path}: cannot open the store for writing ({exc})") from None
         if str(mode).lower() != "wal":  # e.g. a network file system: still correct, one writer at a time
             self.con.execute("PRAGMA journal_mode=DELETE")
         self.con.execute("PRAGMA synchronous=NORMAL")
-        with self._tx():
-            for stmt in _SCHEMA.strip().split(";\n"):
-                if stmt.strip():
-                    self.con.execute(stmt)
-            if self.con.execute("SELECT COUNT(*) FROM hemtools_schema").fetchone()[0] == 0:
-                from . import __version__
+        try:
+            with self._tx():
+                for stmt in _SCHEMA.strip().split(";\n"):
+                    if stmt.strip():
+                        self.con.execute(stmt)
+                if self.con.execute("SELECT COUNT(*) FROM hemtools_schema").fetchone()[0] == 0:
+                    from . import __version__
 
-                self.con.execute("INSERT INTO hemtools_schema VALUES (?, ?, ?)", (SCHEMA_VERSION, _now(), __version__))
-            self._beat()
+                    self.con.execute("INSERT INTO hemtools_schema VALUES (?, ?, ?)",
+                                     (SCHEMA_VERSION, _now(), __version__))
+                self._beat()
+        except sqlite3.OperationalError as exc:  # another process holds a write lock past the busy timeout
+            self.con.close()
+            raise ArgumentError(f"{self.path}: cannot write to the store ({exc}: another process has held it for "
+                                f"{self.busy_timeout_s:g} s); nothing was computed: run again when it is free"
+                                ) from None
         # a thread with its own connection keeps the heartbeat while a long cell blocks the sweep loop
         self._stop = threading.Event()
         self._beater = threading.Thread(target=self._beat_forever, daemon=True)

@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import ArgumentError
+from .results import number
 
 MAX_SOLO_ATTEMPTS = 2  # a cell whose worker dies this many times running alone is stored as an error
 
@@ -77,8 +78,10 @@ class SweepOptions:
 
 
 def cell_key(cell: Cell, opts: SweepOptions) -> str:
-    return json.dumps([cell.loss, cell.M, cell.d, [list(p) for p in cell.params], cell.claim, opts.key_dict()],
-                      sort_keys=True, allow_nan=False)
+    # a non-finite parameter (a user loss's own default, tau=float('nan')) is keyed by its text
+    params = [[k, number(v) if isinstance(v, float) else v] for k, v in cell.params]
+    return json.dumps([cell.loss, cell.M, cell.d, params, cell.claim, opts.key_dict()], sort_keys=True,
+                      allow_nan=False)
 
 
 def cell_seed(key: str) -> int:
@@ -98,12 +101,21 @@ def canonical(cells: Iterable[Cell]) -> list[Cell]:
         k = (c.loss, c.params)
         if k not in memo:
             try:
-                resolved = get_loss(c.loss).resolve_params(dict(c.params))
-                memo[k] = tuple(sorted((n, v.item() if hasattr(v, "item") else v) for n, v in resolved.items()))
+                given = dict(c.params)
+                resolved = get_loss(c.loss).resolve_params(given)
+                # plain values as resolved; a given value that is not plain (`--param w=[1, 2]`: a list) as it
+                # was given (verify reads it the same way); a default that is not plain (a tensor, a dict, a
+                # function) is left to verify to fill in: a cell is hashable and its key JSON
+                memo[k] = tuple(sorted((n, v if _plain(v) else given[n]) for n, v in resolved.items()
+                                       if _plain(v) or n in given))
             except Exception:  # noqa: BLE001 - reported by the cell itself
                 memo[k] = c.params
         out.append(Cell(c.loss, c.M, c.d, memo[k], c.claim))
     return out
+
+
+def _plain(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
 
 
 #: the most values one axis of a grid may have (``--M 2:100000000`` built a 10⁸-element list before any check)

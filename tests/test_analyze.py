@@ -155,7 +155,7 @@ def bad_files(tmp_path):
         ([tmp_path / "cube.npy"], "cube.npy: expected a 2-D array"),
         ([tmp_path / "one.npy"], "one.npy: need at least 2 embeddings"),
         ([tmp_path / "col.npy"], "col.npy: need dimension d >= 2"),
-        ([tmp_path / "zero.npy"], "zero.npy: 1 zero row cannot be put on the sphere (rows 3"),
+        ([tmp_path / "zero.npy"], "zero.npy: 1 zero row cannot be put on the sphere (row 3"),
         ([tmp_path / "text.npy"], "text.npy: expected real numbers"),
         ([tmp_path / "junk.npy"], "junk.npy: not a .npy file (no NumPy header)"),
         ([tmp_path / "objects.npy"], "objects.npy: not a readable .npy file (it holds Python objects, not numbers)"),

@@ -39,7 +39,8 @@ from .. import candidates as candidates_mod
 from .. import configurations, memory
 from ..errors import ArgumentError, UserCodeError
 from ..losses.registry import LossSpec, get_loss
-from ..optim import SolveResult, check_size, time_budget
+from ..losses.spec import check_deterministic
+from ..optim import SolveResult, check_size, resolve_device, time_budget
 from ..results import StopReason, Verdict
 from ..tolerances import tolerances
 from . import beyond_simplex
@@ -124,6 +125,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     def until(share: float) -> float | None:  # seconds from now to the end of a stage's share of the budget
         return None if time_limit is None else max(0.0, t0 + share * time_limit - time.perf_counter())
 
+    recheck = check_deterministic(spec, M, d, p, dtype=getattr(torch, dtype) if isinstance(dtype, str) else dtype,
+                                  device=resolve_device(device))
     with time_budget(until(SOLVE_SHARE)):
         res, memory_note = memory.solve_bounded(spec, M, d, params=p, restarts=restarts, seed=seed, dtype=dtype,
                                                 device=device, tol=tol, progress=progress, max_memory=max_memory)
@@ -209,6 +212,7 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
         with time_budget(until(EXTRAS_SHARE)):
             extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found)
     evidence = establish(verdict, cl, spec, checks, at.info, res, found, extras, at.from_candidate)
+    recheck()  # a loss whose value changed during the run (a counter, a memory bank) verified nothing
     return VerifyReport(
         loss=spec.name,
         M=M,

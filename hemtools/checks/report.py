@@ -54,6 +54,15 @@ class VerifyReport:
     def summary(self) -> str:
         return f"{self.loss} M={self.M} d={self.d} claim={self.claim}: {self.verdict} ({self.reason})"
 
+    def __repr__(self) -> str:  # one line in a REPL or notebook, not the tensors of every restart
+        return (f"VerifyReport(loss={self.loss!r}, M={self.M}, d={self.d}, params={self.params!r}, "
+                f"claim={self.claim!r}, verdict={str(self.verdict)!r}, value={self.value!r}, reason={self.reason!r})")
+
+    def __str__(self) -> str:  # print(report): the table `hemtools verify` prints
+        from ..text import render_verify
+
+        return render_verify(self).rstrip("\n")
+
     def to_dict(self) -> dict:
         pts = self.solve.points[self.solve.best] if self.point is None else self.point
         out: dict[str, Any] = {

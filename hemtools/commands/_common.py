@@ -131,6 +131,50 @@ def write_stdout(text: str, stream=_UNSET) -> bool:
         return False
 
 
+#: what the renderers' symbols become where stdout cannot encode them (then "?" for anything else)
+_ASCII = str.maketrans({
+    "−": "-", "–": "-", "—": "--", "·": "*", "‖": "|", "×": "x", "±": "+/-", "≤": "<=", "≥": ">=", "≠": "!=",
+    "≈": "~", "→": "->", "↦": "|->", "…": "...", "∞": "inf", "½": "1/2", "²": "^2", "³": "^3", "¹": "^1",
+    "⁻": "^-", "ᵀ": "^T", "Σ": "sum", "∂": "d", "∇": "grad", "√": "sqrt", "∈": "in", "⊥": "perp", "∘": "o",
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "Δ": "Delta", "ε": "eps", "η": "eta", "θ": "theta",
+    "κ": "kappa", "λ": "lambda", "μ": "mu", "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau",
+    "φ": "phi", "ψ": "psi", "ω": "omega", "§": "S",
+})
+
+
+SPELL_OUT = "hemtools.spell_out"
+
+
+def _spell_out(exc: UnicodeError):
+    """Codec error handler: characters the stream's encoding lacks, spelt out in ASCII (else "?")."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start:exc.end].translate(_ASCII)
+    return text.encode("ascii", errors="replace").decode("ascii"), exc.end
+
+
+@contextlib.contextmanager
+def readable_stdout():
+    """While a command runs, stdout in an encoding without hemtools' symbols (a Windows console or file in cp1252,
+    PYTHONIOENCODING=ascii) spells them out (‖ → |, − → -, τ → tau) instead of failing on the first one and
+    losing the result; UTF-8 streams and captured ones are left alone."""
+    import codecs
+
+    out = sys.stdout
+    enc = (getattr(out, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    if enc.startswith("utf") or not hasattr(out, "reconfigure"):
+        yield
+        return
+    codecs.register_error(SPELL_OUT, _spell_out)
+    previous = out.errors
+    out.reconfigure(errors=SPELL_OUT)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            out.reconfigure(errors=previous)
+
+
 def _stdout_failed(out, exc: BaseException) -> None:
     # Point file descriptor 1 at /dev/null: the unflushed rest of the buffer must not fail again (and turn
     # the exit code into 120) when Python flushes stdout at exit.

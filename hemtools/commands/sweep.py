@@ -16,7 +16,8 @@ ORDER = 10
 HELP = "run verify over a grid of losses, M and d into a result store (local processes or Dask); report it"
 DESCRIPTION = """\
 Run verify on every cell of a grid and store each result as soon as it is known: an SQLite store
-(default results.sqlite; several sweeps, on several machines, may share one) or a JSON-lines file (--out).
+(default results.sqlite; several sweeps on one machine may share one — its WAL journal needs its writers on
+one host: for several machines run one sweep with --dask) or a JSON-lines file (--out).
 Running the same command again computes only what is missing (error cells are recomputed); a larger
 grid adds only the new cells; --force recomputes.  A cell is identified by its loss, M, d, parameters,
 claim and solver options (--restarts, --seed, --dtype, --device, --tol, --no-hessian); each cell runs
@@ -142,19 +143,19 @@ def _validate(args):
                         parse_claim(args.claim, spec, M, d)
                     except ArgumentError as exc:
                         raise ArgumentError(f"--{exc} (loss {name}, M={M}, d={d})") from None
-        cells += sweep.grid([name], Ms, ds, params=[_plain(resolved)], claim=args.claim, rule=rule)
+        cells += sweep.grid([name], Ms, ds, params=[_plain(resolved, params)], claim=args.claim, rule=rule)
     if not cells:
         raise ArgumentError("the grid is empty (--simplex-range keeps only M <= d+1)")
     return cells
 
 
-def _plain(params: dict) -> dict:
-    out = {}
-    for k, v in params.items():
-        if hasattr(v, "item"):
-            v = v.item()
-        out[k] = v
-    return out
+def _plain(resolved: dict, given: dict) -> dict:
+    """The cell's parameters: numbers, text, bools and None as resolved; a given value that is none of these
+    (`--param w=[1, 2]`) as it was typed; a default that is none of these (a tensor, a dict, a function in a user
+    loss's signature) left out, for verify to fill in (a cell must be hashable, its key JSON)."""
+    from hemtools.sweep import _plain as plain
+
+    return {k: (v if plain(v) else given[k]) for k, v in resolved.items() if plain(v) or k in given}
 
 
 def _sweep(args) -> int:

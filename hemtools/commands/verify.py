@@ -35,6 +35,10 @@ claims:  simplex (default when M <= d+1)   perfect alignment u_i = v_i and a reg
 
 example: verify --loss kcl --M 8 --d 16
          verify --loss dhel --M 8 --d 3 --claim aligned --json
+         verify --loss mylosses.py:my_loss --M 4 --d 3 --param tau=0.2   (your f(U, V, tau=...) or nn.Module class)
+
+exit codes: 0 confirmed, 1 refuted, 2 usage error (one line), 3 inconclusive, 4 error (in your loss: with its
+            traceback), 130 interrupted
 """
 
 

@@ -35,6 +35,7 @@ they run through the user-loss path of the registry with its checks of what they
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -88,6 +89,13 @@ def _import(module: str, prefix: str):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ArgumentError(f"loss: {module} does not import here: {type(exc).__name__}: {first} "
                             f"({LIBRARIES[prefix][1]})") from None
+
+
+def _close(prefix: str, name: str, known: list[str]) -> str:
+    """'; did you mean pml:NTXentLoss?' for NTXent (names compared without their common suffix Loss)."""
+    stem = {k.removesuffix("Loss").lower(): k for k in known}
+    close = difflib.get_close_matches(name.removesuffix("Loss").lower(), stem, n=1, cutoff=0.8)
+    return f"; did you mean {prefix}:{stem[close[0]]}?" if close else ""
 
 
 def _numeric_kwargs(cls) -> tuple[list[dict], list[str]]:
@@ -155,7 +163,8 @@ def _pml(cls_name: str) -> ExternalLoss:
     if not (inspect.isclass(cls) and base is not None and issubclass(cls, base) and cls is not base):
         known = sorted(n for n in dir(losses) if inspect.isclass(getattr(losses, n))
                        and base is not None and issubclass(getattr(losses, n), base) and n.endswith("Loss"))
-        raise ArgumentError(f"loss: unknown pytorch-metric-learning loss {cls_name!r}; available: {', '.join(known)}")
+        raise ArgumentError(f"loss: unknown pytorch-metric-learning loss {cls_name!r}; available: "
+                            f"{', '.join(known)}{_close('pml', cls_name, known)}")
     params, required = _numeric_kwargs(cls)
     if required:
         raise ArgumentError(f"loss: {name} needs constructor arguments ({', '.join(required)}): it is not a loss of "
@@ -196,7 +205,8 @@ def _lightly(cls_name: str) -> ExternalLoss:
     cls = getattr(mod, cls_name, None)
     if not inspect.isclass(cls):
         known = sorted(n for n in dir(mod) if n.endswith("Loss") and inspect.isclass(getattr(mod, n)))
-        raise ArgumentError(f"loss: unknown lightly loss {cls_name!r}; available: {', '.join(known)}")
+        raise ArgumentError(f"loss: unknown lightly loss {cls_name!r}; available: {', '.join(known)}"
+                            f"{_close('lightly', cls_name, known)}")
     params, required = _numeric_kwargs(cls)
     if required:
         raise ArgumentError(f"loss: {name} needs constructor arguments ({', '.join(required)}); "

@@ -50,6 +50,7 @@ from .spec import (  # noqa: F401  (the leaf types, re-exported: hemtools.losses
     SymbolicTemplate,
     _call_user_loss,
     _check_user_result,
+    containing_os_exit,
     positive,
 )
 
@@ -178,6 +179,8 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
     """
     if isinstance(name, LossSpec):
         return name
+    if inspect.isclass(name):
+        return _spec_from_user_callable(name.__name__, _class_loss(name.__name__, name), source="class")
     if callable(name):
         return _spec_from_user_callable(getattr(name, "__name__", "user_loss"), name, source="callable")
     if not isinstance(name, str) or not name:
@@ -197,7 +200,10 @@ def get_loss(name: str | LossSpec | Callable) -> LossSpec:
         return reg[name]
     if name in _BROKEN_ENTRY_POINTS:
         raise _BROKEN_ENTRY_POINTS[name]
-    close = difflib.get_close_matches(name, reg.keys(), n=3, cutoff=0.5)
+    lower = {n.lower(): n for n in reg}
+    close = [lower[c] for c in difflib.get_close_matches(name.lower(), lower, n=3, cutoff=0.5)]  # InfoNCE: infonce
+    if name.endswith("Loss") and name[:1].isupper():  # a class name of a library: NTXentLoss
+        close += [f"{prefix}:{name}" for prefix in EXTERNAL_PREFIXES]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     if _BROKEN_ENTRY_POINTS:
         hint += (f"; installed entry points that failed to load: {', '.join(sorted(_BROKEN_ENTRY_POINTS))} "
@@ -231,7 +237,8 @@ def _load_user_loss(ref: str) -> LossSpec:
         module = importlib.util.module_from_spec(spec)
         sys.modules[modname] = module
         try:
-            spec.loader.exec_module(module)
+            with containing_os_exit():
+                spec.loader.exec_module(module)
         except (Exception, SystemExit) as exc:
             sys.modules.pop(modname, None)
             raise UserCodeError(f"while importing {target}", exc) from exc
@@ -240,7 +247,8 @@ def _load_user_loss(ref: str) -> LossSpec:
         if "" not in sys.path and cwd not in sys.path:
             sys.path.insert(0, cwd)
         try:
-            module = importlib.import_module(target)
+            with containing_os_exit():
+                module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
             if exc.name and target.startswith(exc.name):
                 raise ArgumentError(f"loss: module {target!r} not found (is it on PYTHONPATH?)") from None
@@ -249,10 +257,63 @@ def _load_user_loss(ref: str) -> LossSpec:
             raise UserCodeError(f"while importing {target}", exc) from exc
     fn = getattr(module, fname, None)
     if fn is None:
-        raise ArgumentError(f"loss: {target!r} has no function {fname!r}")
+        own = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                     and getattr(v, "__module__", None) == module.__name__)
+        close = difflib.get_close_matches(fname, own, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        listing = f" (it defines: {', '.join(own[:12])}{', …' if len(own) > 12 else ''})" if own else ""
+        raise ArgumentError(f"loss: {target!r} has no function {fname!r}{hint}{listing}")
     if not callable(fn):
         raise ArgumentError(f"loss: {ref!r} is not callable")
+    if inspect.isclass(fn):
+        fn = _class_loss(ref, fn)
     return _spec_from_user_callable(ref, fn, source=ref)
+
+
+def _class_loss(name: str, cls: type) -> Callable:
+    """A loss class (a ``torch.nn.Module`` with ``forward(U, V)``, or any class whose instances are called as
+    ``loss(U, V)``) as a function ``f(U, V, **params)``: the constructor's arguments are the parameters (those
+    without a default are required), and every evaluation constructs a new instance (a loss under verification is
+    a function of (U, V) alone, not of state kept between calls)."""
+    try:
+        # a Module without its own __init__ has nn.Module's (*args, **kwargs): no parameters, not any
+        init = inspect.signature(cls) if cls.__init__ is not torch.nn.Module.__init__ else inspect.Signature()
+    except (TypeError, ValueError):
+        init = inspect.Signature()
+    module = issubclass(cls, torch.nn.Module)
+    method = "forward" if module else "__call__"  # looked up on the class (cls.__call__ would be type's)
+    call = next((k.__dict__[method] for k in cls.__mro__ if method in k.__dict__), None)
+    if call is None or (module and call is torch.nn.Module.forward):
+        raise ArgumentError(f"loss: {name} is a class whose instances cannot be called (no {method}); give a "
+                            "function f(U, V, **params) or a class with forward(self, U, V)")
+    try:
+        call_sig = inspect.signature(call)
+        params = list(call_sig.parameters.values())[1:]  # without self
+        inspect.Signature(params).bind(object(), object())
+    except TypeError:
+        raise ArgumentError(f"loss: {name} is a class whose instances cannot be called as loss(U, V) "
+                            f"(its {method}{call_sig}); "
+                            "give a function f(U, V, **params) or a class with forward(self, U, V)") from None
+    except ValueError:
+        pass  # no signature to read (a C type): checked when called
+    clash = [p for p in init.parameters if p in ("U", "V")]
+    if clash:
+        raise ArgumentError(f"loss: {name}: its constructor has a parameter named {clash[0]}, which hemtools passes "
+                            "as the views; rename it")
+
+    def class_loss(U, V, **p):
+        return cls(**p)(U, V)
+
+    U_V = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY) for n in ("U", "V")]
+    ctor = [q.replace(kind=inspect.Parameter.KEYWORD_ONLY) for q in init.parameters.values()
+            if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+    var = [q for q in init.parameters.values() if q.kind == q.VAR_KEYWORD]
+    class_loss.__signature__ = inspect.Signature(U_V + ctor + var)
+    class_loss.__name__ = cls.__name__
+    class_loss.__doc__ = cls.__doc__
+    if getattr(cls, BATCHED_ATTRIBUTE, False):
+        setattr(class_loss, BATCHED_ATTRIBUTE, True)
+    return class_loss
 
 
 def _spec_from_user_callable(name: str, fn: Callable, source: str) -> LossSpec:

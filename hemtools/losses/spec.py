@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +70,11 @@ class Param:
 
     def validate(self, value: Any, loss: str = "") -> Any:
         where = f"{self.name} (loss {loss})" if loss else self.name
+        if _is_the_default(value, self.default):
+            # the loss's own default coming back (a resolved dict resolved again, e.g. by solve() after verify(),
+            # or pickled to a sweep worker): not typed input.  A user's `tau=float('nan')` default is the
+            # author's choice; `--param tau=nan` typed on the command line is still refused below
+            return self.default
         if self.kind == "any":
             return parse_untyped(value)
         if self.kind == "text":  # a user parameter with a text default: `--param name=1` is the text "1"
@@ -106,6 +113,16 @@ class Param:
     def to_dict(self) -> dict:
         return {"name": self.name, "default": self.default if not callable(self.default) else repr(self.default),
                 "range": self.describe_range(), "doc": self.doc}
+
+
+def _is_the_default(value: Any, default: Any) -> bool:
+    """``value`` is a parameter's default (the same object, or an equal plain float such as a NaN or inf default
+    after a pickle), not a value typed on the command line (:class:`CliNumber` keeps its text)."""
+    if value is default:
+        return True
+    if type(value) is not float or type(default) is not float:
+        return False
+    return value == default or (math.isnan(value) and math.isnan(default))
 
 
 def _integral(value: Any) -> bool:
@@ -289,6 +306,9 @@ class Forms:
 # --------------------------------------------------------------------------------------------------------
 # the loss specification
 
+#: names other libraries give the temperature; hemtools calls it tau (a hint when one of them is passed)
+TEMPERATURE_NAMES = ("temperature", "temp", "τ")
+
 
 @dataclass(frozen=True)
 class LossSpec:
@@ -333,7 +353,8 @@ class LossSpec:
         for k in given:
             if k not in self.params and not self.accepts_any_params:
                 accepted = ", ".join(self.params) if self.params else "none"
-                raise ArgumentError(f"{k}: unknown parameter for loss {self.name}; accepted parameters: {accepted}")
+                raise ArgumentError(f"{k}: unknown parameter for loss {self.name}{self._name_hint(k, given[k])}; "
+                                    f"accepted parameters: {accepted}")
         missing = [k for k in self.required if k not in given]
         if missing:
             raise ArgumentError(f"{missing[0]}: loss {self.name} requires parameter {missing[0]!r} (no default); "
@@ -352,6 +373,22 @@ class LossSpec:
         if self.check is not None:
             self.check(out)
         return out
+
+    def _name_hint(self, key: str, value: Any) -> str:
+        """What an unknown parameter name is probably called here: the temperature is `tau` in hemtools (also for
+        the adapted libraries, whose `temperature` it is passed as), otherwise the closest accepted names."""
+        import difflib
+
+        if key.lower() in TEMPERATURE_NAMES and "tau" in self.params:
+            text = getattr(value, "text", value)
+            whose = "the library's `temperature`" if "library" in self.params["tau"].doc else "the temperature"
+            return f" ({whose} is called tau here: --tau {text} or --param tau={text})"
+        theirs = [n for n in self.params if n.lower() in TEMPERATURE_NAMES]
+        if key == "tau" and theirs:  # a user's loss (a class's constructor) calls its temperature otherwise
+            text = getattr(value, "text", value)
+            return f" (this loss's temperature is its parameter {theirs[0]}: --param {theirs[0]}={text})"
+        close = difflib.get_close_matches(key, list(self.params), n=2, cutoff=0.6)
+        return f" (did you mean {' or '.join(close)}?)" if close else ""
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def n_points(self, M: int) -> int:
@@ -430,14 +467,63 @@ def _call_user_loss(spec: LossSpec, tensors: Sequence[Tensor], p: dict) -> Tenso
     return torch.stack(outs)
 
 
-def call_user(where: str, fn: Callable, *args, **kwargs):
+def call_user(where: str, fn: Callable, /, *args, **kwargs):  # positional-only: a loss parameter may be named fn
     """Call user code: whatever it raises becomes a :class:`UserCodeError` with its traceback (exit 4),
-    ``sys.exit`` included (user code must not choose hemtools' exit code: ``sys.exit(0)`` would read as
-    "confirmed").  KeyboardInterrupt passes through: it is Ctrl-C (exit 130), not an error of the loss."""
+    ``sys.exit`` and ``os._exit`` included (user code must not choose hemtools' exit code: ``sys.exit(0)``
+    would read as "confirmed", and ``os._exit`` would end a sweep running in this process with the loss's
+    exit code).  KeyboardInterrupt passes through: it is Ctrl-C (exit 130), not an error of the loss."""
     try:
-        return fn(*args, **kwargs)
+        with containing_os_exit():
+            return fn(*args, **kwargs)
     except (Exception, SystemExit) as exc:
         raise UserCodeError(where, exc) from exc
+
+
+class OsExitCalled(SystemExit):
+    """Raised instead of ending the process when user code calls ``os._exit(code)`` (see :func:`containing_os_exit`)."""
+
+    def __str__(self) -> str:
+        return (f"os._exit({self.code!r}) was called in user code; hemtools raised this error instead of letting it "
+                "end the process (and any sweep running in it)")
+
+
+_OS_EXIT_LOCK = threading.Lock()
+_OS_EXIT_USERS = 0  # calls of user code in progress, all threads: os._exit is replaced while it is > 0
+_OS_EXIT_DEPTH = threading.local()  # ... in this thread: only these become OsExitCalled
+_REAL_OS_EXIT: Callable | None = None
+
+
+_OS_EXIT_PID = 0  # the process that replaced os._exit: a child forked inside user code must really exit
+
+
+def _os_exit(code: int) -> None:
+    if getattr(_OS_EXIT_DEPTH, "n", 0) > 0 and os.getpid() == _OS_EXIT_PID:
+        raise OsExitCalled(code)
+    _REAL_OS_EXIT(code)  # another thread (a sweep worker's parent watchdog, a library's thread): a real exit
+
+
+@contextlib.contextmanager
+def containing_os_exit():
+    """While user code runs in this thread, ``os._exit(code)`` raises :class:`OsExitCalled` (a SystemExit: exit 4
+    with the user's traceback) instead of ending the process.  Other threads keep the real ``os._exit``; what
+    cannot be contained in a process (``os.kill`` of itself, ``os.abort``, a crash in compiled code, ``os._exit``
+    called from a thread of the user's or bound before the call as ``from os import _exit``) still ends it: a
+    sweep with ``--workers`` >= 1 contains that in its worker processes."""
+    global _OS_EXIT_USERS, _REAL_OS_EXIT, _OS_EXIT_PID
+    with _OS_EXIT_LOCK:
+        if _OS_EXIT_USERS == 0:
+            _REAL_OS_EXIT, _OS_EXIT_PID = os._exit, os.getpid()
+            os._exit = _os_exit
+        _OS_EXIT_USERS += 1
+    _OS_EXIT_DEPTH.n = getattr(_OS_EXIT_DEPTH, "n", 0) + 1
+    try:
+        yield
+    finally:
+        _OS_EXIT_DEPTH.n -= 1
+        with _OS_EXIT_LOCK:
+            _OS_EXIT_USERS -= 1
+            if _OS_EXIT_USERS == 0:
+                os._exit = _REAL_OS_EXIT
 
 
 def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expected: tuple, what: str,
@@ -454,8 +540,12 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
     n_expected = math.prod(expected) if expected else 1
     if val.numel() != n_expected or (expected and val.dim() > 1 and tuple(val.shape) != expected):
         raise LossContractError(spec.name, f"returned a tensor of shape {tuple(val.shape)}, expected {what}")
-    if not val.is_floating_point():
-        raise LossContractError(spec.name, f"returned a {str(val.dtype).replace('torch.', '')} tensor, expected {what}")
+    if not val.is_floating_point():  # complex, integer or bool: the shape was right, the kind of number is not
+        kind = "complex" if val.is_complex() else "integer or bool"
+        got, want = (str(t.dtype).replace("torch.", "") for t in (val, inputs[0]))
+        raise LossContractError(spec.name, f"returned a {got} tensor ({kind} values); expected a real value in the "
+                                f"inputs' dtype ({want})" + ("; take .real or .abs() of a complex result"
+                                                             if val.is_complex() else ""))
     if val.dtype != inputs[0].dtype and spec.cast_lower_precision is not None and \
             torch.finfo(val.dtype).eps > torch.finfo(inputs[0].dtype).eps:
         spec.cast_lower_precision(str(val.dtype).replace("torch.", ""))
@@ -463,13 +553,57 @@ def _check_user_result(spec: LossSpec, val: Any, inputs: Sequence[Tensor], expec
     if val.dtype != inputs[0].dtype:
         raise LossContractError(spec.name, f"returned {str(val.dtype).replace('torch.', '')} for "
                                 f"{str(inputs[0].dtype).replace('torch.', '')} inputs; verification runs in float64: "
-                                "do not create tensors with a fixed dtype inside the loss")
+                                "do not cast (.float(), .half(), autocast) or create tensors with a fixed dtype "
+                                "inside the loss")
     if torch.is_grad_enabled() and any(t.requires_grad for t in inputs) and not val.requires_grad:
         if p is not None and _is_constant(spec, val, inputs, p):
             return val + sum((t * 0).sum(dim=tuple(range(-2, 0))) for t in inputs).reshape(val.shape)
         raise LossContractError(spec.name, "returned a tensor with gradients disabled (detached, computed under "
                                 "torch.no_grad(), or rebuilt from numbers); expected a value differentiable in U and V")
     return val
+
+
+def check_deterministic(spec: LossSpec, M: int, d: int, p: dict, *, dtype=torch.float64, device="cpu",
+                        calls: int = 3) -> Callable[[], None]:
+    """A user loss must be a function of (U, V): evaluated ``calls`` times at one seeded configuration it must give
+    the same value (to 1e-12 relative).  A loss that draws random numbers (``torch.rand`` without a generator,
+    dropout in a module left in training mode, sampled negatives, a memory bank updated by every call) is refused
+    with :class:`LossContractError` (exit 4): its minimiser is not defined, and its noise would be measured as
+    round-off and widen the tolerances into a wrong verdict.  Non-finite values are left to the checks
+    (inconclusive).  Returns ``recheck()``, which evaluates the loss there once more at the end of a run and
+    refuses it the same way if its value has changed meanwhile (state kept between calls)."""
+    if not spec.user_code:
+        return lambda: None
+    gen = torch.Generator().manual_seed(20261202)
+    x = torch.nn.functional.normalize(torch.randn((1, spec.n_points(M), d), generator=gen, dtype=torch.float64), dim=-1)
+    f = spec.objective(M, p)
+
+    def evaluate(n: int) -> list[float] | None:
+        try:
+            with torch.no_grad():
+                return [float(f(x.to(dtype=dtype, device=device))[0]) for _ in range(n)]
+        except UserCodeError:
+            return None  # the loss fails (or breaks its contract) anyway: the run reports that, where it happens
+
+    def refuse_if_changed(values: list[float] | None, what: str) -> None:
+        if values is None or all(math.isnan(v) for v in values):
+            return
+        spread = max(values) - min(values) if all(math.isfinite(v) for v in values) else math.inf
+        if not spread <= 1e-12 * max(1.0, abs(values[0])):
+            shown = ", ".join(f"{v:.15g}" for v in values)
+            raise LossContractError(spec.name, f"is not deterministic: {what} gave {shown}; hemtools verifies "
+                                    "functions of (U, V): draw random numbers from a seeded torch.Generator (or none), "
+                                    "keep no state between calls, and put modules in eval() mode")
+
+    first = evaluate(calls)
+    refuse_if_changed(first, f"{calls} evaluations at the same (U, V)")
+
+    def recheck() -> None:
+        if first is not None:
+            refuse_if_changed([first[0]] + (evaluate(1) or [first[0]]),
+                              "the same (U, V) before and after the run (state kept between calls)")
+
+    return recheck
 
 
 def _is_constant(spec: LossSpec, val: Tensor, inputs: Sequence[Tensor], p: dict) -> bool:

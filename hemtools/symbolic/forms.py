@@ -111,6 +111,10 @@ def loss_form(loss: str | LossSpec, params: Mapping[str, Any] | None = None) -> 
     declared = spec.forms.symbolic
     if declared is None or isinstance(declared, str):
         why = f" ({declared})" if isinstance(declared, str) else ""
+        if spec.user_code:  # code is not a formula: the φ/ψ family takes one
+            why += (" — code cannot be read as a formula; write your loss as one with --loss phipsi --param "
+                    "phi='exp(x/0.5)' --param psi='log(1+x)' (and c1, c2), or register it with "
+                    "symbolic=SymbolicTemplate")
         raise ArgumentError(f"loss: no symbolic form for {spec.name!r}{why}; supported: {', '.join(supported())}")
     p = spec.resolve_params(params)
     tpl, why = spec.forms.resolve("symbolic", p)
