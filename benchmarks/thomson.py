@@ -91,6 +91,15 @@ def main(argv=None) -> int:
     tot, tot_cpu, tot_base, matched, matched8, matched_base, rounds_needed = 0.0, 0.0, 0.0, 0, 0, 0, {}
     lower, missed, lower_base, missed_base, uncited = [], [], [], [], []
     best_rounds, found, records = {}, {}, []
+
+    def dump() -> None:  # after every row: an interrupted sweep keeps the rows it finished
+        if args.json:
+            import json
+
+            from hemtools.io import write_atomic
+
+            write_atomic(args.json, json.dumps({"seed": args.seed, "cpu_s": tot_cpu, "wall_s": tot, "rows": records},
+                                               indent=1))
     for n in ns:
         t, c = time.perf_counter(), time.process_time()
         r = energies.minimise("riesz", n, 3, seed=args.seed, recognise=False)
@@ -106,6 +115,7 @@ def main(argv=None) -> int:
                         "hits": r.hits, "random_hits": r.random_hits, "minima": r.minima[:20],
                         "distinct": len(r.minima),
                         "solves": r.solves, "stop": r.stop_reason, "cpu_s": dc, "wall_s": dt})
+        dump()
         tail = (f"{best_at:>5} {r.hits:>4} {len(r.minima):>6} {r.solves:>6} {_stop(r.stop_reason):>5} "
                 f"{dc:>6.2f} {dt:>6.1f}")
         if ref is None:
@@ -167,11 +177,7 @@ def main(argv=None) -> int:
     if args.second_seed is not None:
         second = _second_seed(ns[:: max(1, args.second_every)], found, args.second_seed, energies)
         records.append({"second_seed": args.second_seed, "rows": second})
-    if args.json:
-        import json
-
-        with open(args.json, "w") as f:
-            json.dump({"seed": args.seed, "cpu_s": tot_cpu, "wall_s": tot, "rows": records}, f, indent=1)
+    dump()
     return 0 if not missed else 1
 
 
