@@ -524,7 +524,7 @@ def _objective(loss: str, N: int, params: Mapping[str, Any]):
 
 
 def thomson_table() -> dict[int, float]:
-    """Best known Thomson energies (Riesz s = 1, d = 3), N = 2..100, from hemtools/data/thomson_energies.csv."""
+    """Best known Thomson energies (Riesz s = 1, d = 3), N = 2..100 and 200, from hemtools/data/thomson_energies.csv."""
     from importlib import resources
 
     text = resources.files("hemtools").joinpath("data/thomson_energies.csv").read_text()

@@ -89,11 +89,11 @@ def test_published_thomson_energies_beyond_40(N):
 
 def test_thomson_table_covers_2_to_100():
     tab = energies.thomson_table()
-    assert sorted(tab) == list(range(2, 101))
-    vals = [tab[n] for n in range(2, 101)]
+    assert sorted(tab) == list(range(2, 101)) + [200]  # beyond 100 only the one value a stored source quotes
+    vals = [tab[n] for n in sorted(tab)]
     assert all(b > a for a, b in zip(vals, vals[1:], strict=False))
     # a transcription check against the asymptotics E(N) = N²/2 − c N^{3/2} + ..., c ≈ 0.5523
-    for n in range(10, 101):
+    for n in [*range(10, 101), 200]:
         assert -0.56 <= (tab[n] - n * n / 2) / n ** 1.5 <= -0.54, n
 
 
@@ -277,3 +277,30 @@ def test_verify_extras_leave_losses_without_an_energy_alone():
     ex = verify_extras(spec, {"t": 2.0, "gamma": 16.0, "kernel": "imq", "s": -1.0}, 12, 3, x, 0.0)
     assert ex["recognition"]["name"] == "icosahedron"
     assert ex["energy_baseline"]["kernel"] is None and "not one of the energies" in ex["energy_baseline"]["summary"]
+
+
+def test_thomson_benchmark_range_and_second_seed(tmp_path):
+    """benchmarks/thomson.py --range with the self-consistency rerun and the JSON rows (a subprocess: the
+    script pins the thread pools of its own process)."""
+    import json
+    import os
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "rows.json"
+    p = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "thomson.py"), "--range", "5:7",
+                        "--second-seed", "1", "--second-every", "2", "--json", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "matched the published energy to 1e-09: 3 of 3 cited" in p.stdout
+    assert "same value to 1e-8: 2 of 2" in p.stdout
+    data = json.loads(out.read_text())
+    rows = [r for r in data["rows"] if "N" in r]
+    assert [r["N"] for r in rows] == [5, 6, 7]
+    for r in rows:
+        assert abs(r["value"] - energies.thomson_table()[r["N"]]) <= 1e-8
+        assert r["round_best"][r["best_at"]] <= r["value"] + 1e-8
+    assert [r["N"] for r in data["rows"][-1]["rows"]] == [5, 7]
+    bad = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "thomson.py"), "--range", "7"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--range: expected A:B" in bad.stderr
