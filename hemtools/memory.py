@@ -109,12 +109,14 @@ def solve_bounded(spec, M: int, d: int, *, restarts: int, seed: int = 0, dtype="
                 raise ArgumentError(f"restarts: {restarts} restarts of {n} points in R^{d} need ~{_size(need)} for "
                                     f"their points alone, this machine has {_size(available_memory())}; "
                                     "lower --restarts")
-    if note is None or kw.get("x0") is not None:
+    if note is None:
         return solve(spec, M, d, restarts=restarts, seed=seed, dtype=dtype, device=device, **kw), note
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    x0 = sphere.random_points(restarts, spec.n_points(M), d, generator=gen, dtype=dt, device=dev)
+    x0 = kw.pop("x0", None)  # given starts (the candidates' polish) are grouped like random ones
+    if x0 is None:
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        x0 = sphere.random_points(restarts, spec.n_points(M), d, generator=gen, dtype=dt, device=dev)
     parts = [solve(spec, M, d, seed=seed, dtype=dtype, device=device, x0=x0[i:i + group], **kw)
-             for i in range(0, restarts, group)]
+             for i in range(0, x0.shape[0], group)]
     return concatenate(parts), note
 
 

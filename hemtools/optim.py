@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import derivatives, sphere
+from . import derivatives, heap, sphere
 from . import small as _small
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
@@ -598,6 +598,7 @@ class _Solver:
         self.dead |= ~torch.isfinite(self.value) | ~torch.isfinite(self.gnorm)
         self.hist_v.append(self.value.detach().clone())
         self.hist_g.append(self.gnorm.detach().clone())
+        heap.release_now_and_then()  # freed arrays back to the system (hemtools.heap)
         if self.progress is not None:
             self.progress(self.iteration, self.gnorm)
 

@@ -50,3 +50,31 @@ def test_verify_says_when_restarts_were_grouped(monkeypatch):
     assert r.verdict == "confirmed"
     assert any(n.startswith("memory: 4 restarts") for n in r.notes)
     assert main(["verify", "--loss", "kcl", "--M", "4", "--d", "3", "--max-memory", "lots"]) == 2
+
+
+def test_candidates_polish_is_grouped_within_the_budget(monkeypatch):
+    """The polish of the configurations satisfying the claim keeps the memory budget too (issue 13)."""
+    from hemtools import candidates, sphere
+
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)
+    spec = get_loss("kcl")
+    g = torch.Generator().manual_seed(1)
+    starts = [(f"start {i}", sphere.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64)))
+              for i in range(3)]
+    kw = dict(dtype="float64", device="cpu", tol=1e-12, config_tol=1e-6)
+    whole = candidates.polish(spec, {}, 6, 4, starts, **kw)
+    notes = []
+    grouped = candidates.polish(spec, {}, 6, 4, starts, max_memory="64M", notes=notes, **kw)
+    assert len(notes) == 1 and "groups of 2" in notes[0]
+    assert [c.value for c in grouped] == pytest.approx([c.value for c in whole], abs=1e-12)
+
+
+def test_heap_release_is_rate_limited(monkeypatch):
+    from hemtools import heap
+
+    calls = []
+    monkeypatch.setattr(heap, "release", lambda: calls.append(1) or True)
+    monkeypatch.setattr(heap, "_LAST", [0.0])
+    for _ in range(100):
+        heap.release_now_and_then()
+    assert len(calls) == 1  # at most one trim per TRIM_SECONDS, however often the solvers call it

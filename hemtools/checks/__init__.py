@@ -158,7 +158,7 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     ctx = _Context(spec=spec, cl=cl, M=M, d=d, p=p, f=f, tols=tols, res=res, finite=finite, hessian=hessian,
                    eigensolver=eigensolver,
                    x_target=x_target, d_target=d_target, target_value=target_value, scale=scale,
-                   time_limited=StopReason.TIME_LIMIT in res.stops)
+                   time_limited=StopReason.TIME_LIMIT in res.stops, max_memory=max_memory)
 
     at = ctx.assess(x_best, found, gnorm)
     verdict, reason = decide(cl, spec, M, d, at.checks, finite, found, at.target_value, at.info, res, scale)
@@ -314,8 +314,9 @@ class _Context:
     target_value: float
     scale: ValueScale
     time_limited: bool = False  # the solve stopped at verify's time limit (StopReason.TIME_LIMIT)
+    max_memory: Any = None  # the memory budget of every solve (hemtools.memory), the candidates' polish too
 
-    def _polish(self, starts):
+    def _polish(self, starts, notes: list[str] | None = None):
         return candidates_mod.polish(
             self.spec,
             self.p,
@@ -326,6 +327,8 @@ class _Context:
             device=self.res.device,
             tol=self.res.tol,
             config_tol=self.tols.config,
+            max_memory=self.max_memory,
+            notes=notes,
         )
 
     def candidates(self, x_best: Tensor):
@@ -350,7 +353,7 @@ class _Context:
                 return [], notes
             n = self.M if self.spec.kind == "pairs" else self.x_target.shape[0]
             starts = [(claim_words(self.cl, self.spec), self.x_target[:n])]
-        return self._polish(starts), notes
+        return self._polish(starts, notes), notes
 
     def _oriented_bound(self, fixed: float) -> float | None:
         """The loss at the simplex polished in R^{d'} from its constructed orientation, when the loss depends on
