@@ -160,7 +160,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
                    x_target=x_target, d_target=d_target, target_value=target_value, scale=scale,
                    time_limited=StopReason.TIME_LIMIT in res.stops, max_memory=max_memory)
 
-    at = ctx.assess(x_best, found, gnorm)
+    with time_budget(until(1.0)):  # the certificates (the matrix-free eigensolver stops at the deadline)
+        at = ctx.assess(x_best, found, gnorm)
     verdict, reason = decide(cl, spec, M, d, at.checks, finite, found, at.target_value, at.info, res, scale)
     notes += at.notes
 
@@ -179,7 +180,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
         cand_check = _candidate_check(cands, chosen, found, res.restarts, scale, tols.config)
         if chosen is not None and chosen.value < found - scale.tol(chosen.value, found):
             # a configuration satisfying the claim is lower than every restart: report it
-            at = ctx.assess(chosen.points, chosen.value, chosen.grad_norm, from_candidate=chosen)
+            with time_budget(until(1.0)):
+                at = ctx.assess(chosen.points, chosen.value, chosen.grad_norm, from_candidate=chosen)
             x_best, found, gnorm = chosen.points, chosen.value, chosen.grad_norm
             verdict, reason = decide(cl, spec, M, d, at.checks + [cand_check], finite, found, at.target_value,
                                      at.info, res, scale)
@@ -209,8 +211,10 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
 
     extras = {}
     if finite and M > d + 1:
-        with time_budget(until(EXTRAS_SHARE)):
-            extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found)
+        # the energy baseline until EXTRAS_SHARE, recognition and the LP bound until the end of the budget
+        with time_budget(until(1.0)):
+            extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found,
+                                                  baseline_seconds=until(EXTRAS_SHARE))
     evidence = establish(verdict, cl, spec, checks, at.info, res, found, extras, at.from_candidate)
     recheck()  # a loss whose value changed during the run (a counter, a memory bank) verified nothing
     return VerifyReport(
