@@ -69,12 +69,28 @@ def test_candidates_polish_is_grouped_within_the_budget(monkeypatch):
     assert [c.value for c in grouped] == pytest.approx([c.value for c in whole], abs=1e-12)
 
 
-def test_heap_release_is_rate_limited(monkeypatch):
+def test_heap_is_trimmed_only_when_the_resident_size_has_grown_by_the_slack(monkeypatch):
     from hemtools import heap
 
-    calls = []
-    monkeypatch.setattr(heap, "release", lambda: calls.append(1) or True)
-    monkeypatch.setattr(heap, "_LAST", [0.0])
-    for _ in range(100):
+    assert heap.release() in (True, False)  # the real call: glibc's malloc_trim or nothing, never an error
+    calls, rss, clock = [], [1000], [100.0]
+    monkeypatch.setattr(heap, "release", lambda: calls.append(rss[0]) or True)
+    monkeypatch.setattr(heap, "resident_bytes", lambda: rss[0])
+    monkeypatch.setattr(heap.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(heap, "_STATE", {"checked": 0.0, "base": None, "settle_until": 0.0})
+    monkeypatch.setattr(heap, "SLACK", 500)
+
+    def at(t, size):
+        clock[0], rss[0] = t, size
         heap.release_now_and_then()
-    assert len(calls) == 1  # at most one trim per TRIM_SECONDS, however often the solvers call it
+
+    at(100, 1000)
+    at(101, 1300)  # while settling (2 s) the working set is the largest size read: 1300
+    at(103, 1700)
+    at(103.1, 2000)  # read at most every 0.25 s: not even looked at
+    assert calls == []
+    at(104, 1801)  # 1801 > 1300 + 500: trimmed, and the working set measured again
+    assert calls == [1801]
+    at(105, 1400)
+    at(108, 1899)  # within the slack of the new working set (1400)
+    assert calls == [1801]
