@@ -402,7 +402,8 @@ def solve(
     require_int("restarts", restarts, 1)
     check_seed(seed)
     n = spec.n_points(M)
-    check_memory(n, d, restarts, dtype)
+    # the batch is x0's when given (memory.solve_bounded passes groups of starts that way, with restarts unset)
+    check_memory(n, d, restarts if x0 is None else max(1, torch.as_tensor(x0).numel() // (n * d)), dtype)
     f = spec.objective(M, p)
 
     t0 = time.perf_counter()

@@ -94,3 +94,15 @@ def test_heap_is_trimmed_only_when_the_resident_size_has_grown_by_the_slack(monk
     at(105, 1400)
     at(108, 1899)  # within the slack of the new working set (1400)
     assert calls == [1801]
+
+
+def test_a_group_of_given_starts_is_checked_as_that_many_restarts(monkeypatch):
+    """solve(x0=...) checks the memory of x0's batch, not of the default 8 restarts: a group of one restart
+    that fits must not be refused because 8 would not (verify --M 4096 --d 128 --restarts 2 was, exit 2)."""
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)  # ~29 MB per restart of 12 points
+    monkeypatch.setattr(optim, "available_memory", lambda: 100 * 2 ** 20)  # 3 fit, 8 do not
+    x0 = torch.nn.functional.normalize(
+        torch.randn(2, 12, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64), dim=-1)
+    assert solve("kcl", 6, 4, x0=x0).restarts == 2
+    with pytest.raises(ArgumentError, match="8 restarts"):
+        solve("kcl", 6, 4)
