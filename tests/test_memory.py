@@ -106,3 +106,24 @@ def test_a_group_of_given_starts_is_checked_as_that_many_restarts(monkeypatch):
     assert solve("kcl", 6, 4, x0=x0).restarts == 2
     with pytest.raises(ArgumentError, match="8 restarts"):
         solve("kcl", 6, 4)
+
+
+def test_restart_groups_share_a_time_budget_equally(monkeypatch):
+    """Under a time budget every group gets an equal share of what is left (not the first group all of it)."""
+    from hemtools.optim import deadline, time_budget
+
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)
+    seen, real = [], optim.solve
+
+    def spy(*a, **k):
+        seen.append(deadline())
+        return real(*a, **k)
+
+    monkeypatch.setattr(optim, "solve", spy)
+    import time
+
+    t0 = time.perf_counter()
+    with time_budget(300.0):
+        r, note = memory.solve_bounded(get_loss("kcl"), 6, 4, restarts=4, seed=3, max_memory="64M")
+    assert "groups of 2" in note and r.restarts == 4 and len(seen) == 2
+    assert 140 < seen[0] - t0 < 151 and seen[1] - t0 > 290  # half of it, then what is left
