@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import configurations
-from .optim import SolveResult, solve
+from . import configurations, memory
+from .optim import solve
 
 Tensor = torch.Tensor
 
@@ -73,8 +73,10 @@ def aligned_candidates(spec, params, M: int, d: int) -> list[tuple[str, Tensor]]
 
 
 def polish(spec, params, M: int, d: int, starts: list[tuple[str, Tensor]], *, dtype, device, tol,
-           config_tol: float) -> list[Candidate]:
-    """Run the solver's local method (first order, then trust region) from each start, batched."""
+           config_tol: float, max_memory=None, notes: list[str] | None = None) -> list[Candidate]:
+    """Run the solver's local method (first order, then trust region) from each start, batched — in groups
+    within the memory budget ``max_memory`` (hemtools.memory.solve_bounded), as verify's own solve; the
+    note saying so is appended to ``notes``."""
     if not starts:
         return []
     f = spec.objective(M, params)
@@ -85,7 +87,10 @@ def polish(spec, params, M: int, d: int, starts: list[tuple[str, Tensor]], *, dt
     x0 = torch.stack(xs)
     with torch.no_grad():
         v0 = f(x0).detach().double()
-    res: SolveResult = solve(spec, M, d, params=params, x0=x0, dtype=dtype, device=device, tol=tol)
+    res, note = memory.solve_bounded(spec, M, d, params=params, restarts=x0.shape[0], x0=x0, dtype=dtype,
+                                     device=device, tol=tol, max_memory=max_memory)
+    if note and notes is not None:
+        notes.append(f"polish of the configurations satisfying the claim: {note}")
     out = []
     for i, (name, _) in enumerate(starts):
         pts = res.points[i]

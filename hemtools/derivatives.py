@@ -79,6 +79,11 @@ class DifferenceModel:
     def hvp(self, v: Tensor) -> Tensor:
         return difference_hvp(self.f, self.x, v, self.h)
 
+    def select(self, idx: Tensor) -> DifferenceModel:
+        """The model of the configurations ``idx`` alone (products by differences then cost those rows only)."""
+        return DifferenceModel(f=self.f, x=self.x[idx], value=self.value[idx], egrad=self.egrad[idx],
+                               rgrad=self.rgrad[idx], h=self.h)
+
 
 def difference_model(f: Objective, x: Tensor, h: float | None = None) -> DifferenceModel:
     x = x.detach()

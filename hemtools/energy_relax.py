@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from . import sphere
+from .heap import release_now_and_then
 
 Tensor = torch.Tensor
 
@@ -287,6 +288,7 @@ def _relax_lbfgs(X: Tensor, kernel: str, params: dict, *, rtol: float, max_iter:
     with np.errstate(all="ignore"):
         p_dir = _lbfgs_direction(X_, g, S, Y, SY, YY, valid, gamma, head)
         for it in range(max_iter + 1):
+            release_now_and_then()  # freed arrays back to the system (hemtools.heap)
             if it % check_every == 0 or it == max_iter:
                 gn = np.sqrt(np.einsum("bnd,bnd->b", g, g))  # (only needed here)
                 done = ~np.isfinite(v) | ~np.isfinite(gn) | (gn <= rtol * scale) | (backtracks > max_backtracks)
@@ -424,6 +426,7 @@ def _relax_bb(X: Tensor, kernel: str, params: dict, *, rtol: float, max_iter: in
     idx = torch.arange(B, device=X.device)
     evaluations = 1
     for it in range(max_iter + 1):
+        release_now_and_then()
         if it % check_every == 0 or it == max_iter:
             done = ~torch.isfinite(v) | ~torch.isfinite(gn) | (gn <= rtol * scale) | (backtracks > max_backtracks)
             if it == max_iter or time.perf_counter() >= _deadline():

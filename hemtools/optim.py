@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import derivatives, sphere
+from . import derivatives, heap, sphere
 from . import small as _small
 from .errors import ArgumentError
 from .losses.registry import LossSpec, get_loss
@@ -297,6 +297,12 @@ class TrustRegionOptions:
     cg_theta: float = 1.0  # CG residual target ‖g‖ min(‖g‖^θ, κ)
     cg_kappa: float = 0.1
     cg_accurate: float = 1e-6  # relative CG residual once the gradient is below tol (true Newton step)
+    # CG stops for a restart whose residual is within cg_round_off × the gradient's round-off floor and has not
+    # fallen below cg_progress × its best for cg_stall CG iterations: the rest is round-off CG cannot remove
+    # (see _truncated_cg); the step is then not a resolved Newton step
+    cg_round_off: float = 10.0
+    cg_progress: float = 0.9
+    cg_stall: int = 10
 
 
 @dataclass(frozen=True)
@@ -396,7 +402,8 @@ def solve(
     require_int("restarts", restarts, 1)
     check_seed(seed)
     n = spec.n_points(M)
-    check_memory(n, d, restarts, dtype)
+    # the batch is x0's when given (memory.solve_bounded passes groups of starts that way, with restarts unset)
+    check_memory(n, d, restarts if x0 is None else max(1, torch.as_tensor(x0).numel() // (n * d)), dtype)
     f = spec.objective(M, p)
 
     t0 = time.perf_counter()
@@ -592,6 +599,7 @@ class _Solver:
         self.dead |= ~torch.isfinite(self.value) | ~torch.isfinite(self.gnorm)
         self.hist_v.append(self.value.detach().clone())
         self.hist_g.append(self.gnorm.detach().clone())
+        heap.release_now_and_then()  # freed arrays back to the system (hemtools.heap)
         if self.progress is not None:
             self.progress(self.iteration, self.gnorm)
 
@@ -874,7 +882,7 @@ class _Solver:
             # Once the gradient is below tol the inner solve is made accurate (residual 1e-6 ‖g‖): the step is
             # then the true Newton step, whose length bounds the distance to the minimiser.
             polish = self.gnorm <= self.tol
-            eta, h_eta, hit_boundary, n_inner = _truncated_cg(
+            eta, h_eta, hit_boundary, n_inner, resolved = _truncated_cg(
                 model,
                 g,
                 delta,
@@ -886,6 +894,9 @@ class _Solver:
                 kappa=o.cg_kappa,
                 accurate_residual=o.cg_accurate,
                 deadline=self.deadline,
+                round_off=o.cg_round_off,
+                stall_progress=o.cg_progress,
+                stall=o.cg_stall,
             )
             self.n_hvp += n_inner
             if self.hess_method == derivatives.AUTOGRAD and bool((active & ~torch.isfinite(sphere.norm(h_eta))).any()):
@@ -899,7 +910,9 @@ class _Solver:
                 )
                 model = None
                 continue
-            newton = polish & ~hit_boundary
+            # a Newton step only where CG reached its residual target (not where it hit the boundary, ran out of
+            # iterations or time, or stopped in the round-off)
+            newton = polish & ~hit_boundary & resolved
             x_new = sphere.retract(self.x, eta)
             v_new = self._values(x_new)
             pred = -(sphere.inner(g, eta) + 0.5 * sphere.inner(eta, h_eta))
@@ -976,11 +989,24 @@ def _truncated_cg(
     kappa: float = 0.1,
     accurate_residual: float = 1e-6,
     deadline: float = math.inf,
+    round_off: float = 10.0,
+    stall_progress: float = 0.9,
+    stall: int = 10,
 ):
     """Steihaug–Toint truncated CG for min_η <g,η> + ½<η,Hη>, ‖η‖ ≤ Δ, per batch entry.
 
-    Returns η, Hη, whether the boundary (or negative curvature) stopped it, and the number of HVPs.  At the
-    deadline (time.perf_counter()) it returns the current iterate: every CG iterate lowers the model.
+    Returns η, Hη, whether the boundary (or negative curvature) stopped it, the number of HVPs, and whether
+    it reached its residual target (``resolved``).  At the deadline (time.perf_counter()) it returns the
+    current iterate: every CG iterate lowers the model.
+
+    Round-off: once the best residual is within ``round_off`` × ``floor``, a residual that has not fallen
+    below ``stall_progress`` × that best for ``stall`` iterations stops (not resolved).  The residual that
+    remains there lies in directions CG cannot reduce — the rounding error of the gradient along the
+    rotation orbit, where the Hessian is zero (an invariant loss has no gradient along its orbit: that part
+    is round-off only).  Planted
+    wrong-sign KCL, M = 256, d = 512, collapsed minimum: gradients 2.5–2.9e-14 against a floor of 1.8e-14,
+    1.6e-14 of it along the orbit; two of eight restarts' CG wandered along the orbit (step growing 1e-10 →
+    2e-8) and ran to max_inner = 2000 products of the whole batch (~10 min) before this rule.
     """
     x = model.x
     eta = torch.zeros_like(g)
@@ -997,7 +1023,10 @@ def _truncated_cg(
         target = torch.where(accurate, torch.minimum(target, torch.full_like(r0, accurate_residual)), target)
     stop_at = torch.maximum(r0 * target, floor)
     act = active & (r0 > floor)  # a residual already at the floor needs no step
+    resolved = ~act.clone()  # (inactive restarts: nothing to resolve)
     hit = torch.zeros_like(act)
+    best_r = r0.clone()
+    since = torch.zeros_like(act, dtype=torch.long)
     n_hvp = 0
     sub = None
     for _ in range(max_inner):
@@ -1019,27 +1048,50 @@ def _truncated_cg(
         act = act & ~to_boundary
         r = torch.where(act[:, None, None], sphere.project(x, r + alpha[:, None, None] * hd), r)
         rr_new = sphere.inner(r, r)
-        converged = act & (torch.sqrt(rr_new) <= stop_at)
-        act = act & ~converged
+        r_norm = torch.sqrt(rr_new)
+        converged = act & (r_norm <= stop_at)
+        resolved |= converged
+        better = r_norm < stall_progress * best_r
+        best_r = torch.where(act & better, r_norm, best_r)
+        since = torch.where(better, torch.zeros_like(since), since + 1)
+        stuck = act & ~converged & (since >= stall) & (best_r <= round_off * floor)
+        act = act & ~converged & ~stuck
         beta = rr_new / rr
         delta_dir = torch.where(act[:, None, None], -r + beta[:, None, None] * delta_dir, delta_dir)
         rr = torch.where(act, rr_new, rr)
-    return eta, h_eta, hit, n_hvp
+    return eta, h_eta, hit, n_hvp, resolved & ~hit
 
 
 def _active_hvp(model, v: Tensor, act: Tensor, sub):
     """H v for the restarts whose CG is still running, zeros for the others.  A model that can be restricted
-    to part of the batch (hemtools.fused: ``select``) computes only those — at M = 256, d = 512 a product
-    costs ~0.05 s per configuration, and a batch would otherwise pay for restarts that are done.
-    ``sub``: (active indices, restricted model) of the previous call, reused while the active set holds."""
+    to part of the batch (``select``) computes only those — at M = 256, d = 512 a product costs ~0.05 s per
+    configuration, and a batch would otherwise pay for restarts that are done.
+    ``sub``: (active indices, restricted model) of the previous call, reused while the active set holds.
+
+    hemtools.fused's ``select`` slices its stored blocks (free): it follows every change of the active set.
+    An autograd model (sphere.SecondOrderModel, a user loss) holds one graph for the whole batch, and its
+    ``select`` is a new differentiable pass on the rows kept, costing about one product of those rows
+    (measured: planted KCL M = 128, d = 256, one thread: rebuild of 1 / 4 / 7 rows 3.4 / 9.5 / 15 ms, a
+    product of 8 rows 26 ms): it is rebuilt only once the running restarts are at most half of the rows of
+    the model in use, so a rebuild pays for itself within one product and a CG call rebuilds at most
+    log2(B) times.  While every restart runs the whole model is used, exactly as before."""
     select = getattr(model, "select", None)
-    if select is None or bool(act.all()):
+    if select is None or bool(act.all()) or not getattr(model, "selectable", True):
         return model.hvp(torch.where(act[:, None, None], v, torch.zeros_like(v))), sub
     idx = act.nonzero().squeeze(1)
+    if getattr(model, "rebuilds", False):  # an autograd model: rebuild only on halving (see above)
+        rows = act.numel() if sub is None else sub[0].numel()
+        if 2 * idx.numel() > rows:
+            if sub is None:
+                return model.hvp(torch.where(act[:, None, None], v, torch.zeros_like(v))), sub
+            keep = act[sub[0]]  # the rows of the restricted model that still run
+            out = torch.zeros_like(v)
+            vi = v[sub[0]]
+            out[sub[0]] = sub[1].hvp(torch.where(keep[:, None, None], vi, torch.zeros_like(vi)))
+            return out, sub
     if sub is None or not torch.equal(sub[0], idx):
         sub = (idx, select(idx))
     out = torch.zeros_like(v)
     if idx.numel():
         out[idx] = sub[1].hvp(v[idx])
     return out, sub
-

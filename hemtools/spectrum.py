@@ -78,6 +78,10 @@ class MatrixFreeSpectrum:
     deflated: bool = True  # False: the orbit was not flat, the whole tangent space was searched
 
 
+class OutOfTime(Exception):
+    """The deadline of :func:`lowest_eigenvalues` passed (raised from inside the eigensolver's products)."""
+
+
 class OrbitProjector:
     """Exact orthogonal projection onto the tangent space of the O(d) orbit of x (N, d) (module doc)."""
 
@@ -141,7 +145,8 @@ class DeflatedHessian:
     projections P_T (tangent), P_O (orbit) and P_C = P_T − P_O."""
 
     def __init__(self, f: Callable[[Tensor], Tensor], x: Tensor, *, rank: int | None = None,
-                 hvp: Callable[[Tensor], Tensor] | None = None):
+                 hvp: Callable[[Tensor], Tensor] | None = None, deadline: float = math.inf):
+        self.deadline = deadline  # time.perf_counter() after which a product raises OutOfTime
         self.x = x.detach()
         self.shape = tuple(x.shape)
         if hvp is None:
@@ -156,6 +161,8 @@ class DeflatedHessian:
         self.count = 0
 
     def hvp(self, v: Tensor) -> Tensor:
+        if self.count and time.perf_counter() >= self.deadline:
+            raise OutOfTime(self.count)
         self.count += 1
         return self._hvp(v)
 
@@ -218,7 +225,7 @@ def orbit_residual(op: DeflatedHessian, probes: int = 4, steps: int = 4, seed: i
 def lowest_eigenvalues(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: float, eps: float, *, k: int = 2,
                        max_k: int = 64, tol: float = 1e-12, maxiter: int | None = None, rank: int | None = None,
                        hvp: Callable[[Tensor], Tensor] | None = None, error: float = 0.0,
-                       seed: int = 0) -> MatrixFreeSpectrum:
+                       seed: int = 0, deadline: float | None = None) -> MatrixFreeSpectrum:
     """The k lowest eigenvalues of the deflated Riemannian Hessian at x (N, d), the orbit residual, the
     threshold and the zero count (module doc).  The threshold is the dense path's:
     zero_factor · eps · max|λ| + ‖grad f(x)‖ + error (``error``: the measured error of difference HVPs).
@@ -231,12 +238,37 @@ def lowest_eigenvalues(f: Callable[[Tensor], Tensor], x: Tensor, zero_factor: fl
     (k doubles while every computed one is a zero).  Asking for more copies of a degenerate lowest eigenvalue
     (the simplex's are highly degenerate) only costs restarts: M = 256, d = 512, DHEL 112 HVPs at k = 2 and
     207 at k = 6, NT-Xent 76 and 181, the same λ_min, gap and zero count (issue 13).
-    """
-    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
+    ``deadline`` (time.perf_counter(); default: the enclosing optim.time_budget's, verify's --time-limit):
+    when it passes, the eigensolver is stopped at its next product and the result says so (converged
+    false, NaN eigenvalues, a note with the products done): no certificate, never a partial one.
+    """
     t0 = time.perf_counter()
     x = x.detach().to(torch.float64)
-    op = DeflatedHessian(f, x, rank=rank, hvp=hvp)
+    if deadline is None:
+        from .optim import deadline as budget_deadline
+
+        deadline = budget_deadline()
+    op = DeflatedHessian(f, x, rank=rank, hvp=hvp, deadline=deadline)
+    N, d = x.shape
+    n = N * (d - 1)
+    try:
+        return _lowest(op, x, zero_factor, eps, k, max_k, tol, maxiter, error, seed, t0)
+    except OutOfTime:
+        nan = math.nan
+        return MatrixFreeSpectrum(
+            n=n, grad_norm=op.grad_norm, orbit_dimension=op.orbit.dimension, rank=op.orbit.rank, zero_count=0,
+            zero_count_is_lower_bound=True, threshold=nan, min_eigenvalue=nan, max_abs_zero=nan, gap=nan,
+            max_eigenvalue=nan, deflated_eigenvalues=[], residual_norms=[], orbit_residual=nan,
+            iterations=op.count, converged=False, seconds=time.perf_counter() - t0,
+            notes=[f"time limit reached after {op.count} Hessian-vector products "
+                   f"({time.perf_counter() - t0:.0f} s): the eigensolver was stopped, no certificate"])
+
+
+def _lowest(op: DeflatedHessian, x: Tensor, zero_factor: float, eps: float, k: int, max_k: int, tol: float,
+            maxiter: int | None, error: float, seed: int, t0: float) -> MatrixFreeSpectrum:
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
     N, d = x.shape
     n = N * (d - 1)
     notes: list[str] = []

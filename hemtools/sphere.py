@@ -122,7 +122,11 @@ def ehess_to_rhess(x: Tensor, egrad: Tensor, ehvp: Tensor, v: Tensor) -> Tensor:
 class SecondOrderModel:
     """Value, gradient and a Hessian-vector product of ``f`` at ``x``, from one differentiable pass.
 
-    ``hvp(v)`` reuses the graph of the gradient: each call is one double-backward pass.
+    ``hvp(v)`` reuses the graph of the gradient: each call is one double-backward pass.  That graph is one
+    graph for the whole batch, so a product costs every configuration of it, also where ``v`` is zero;
+    ``select(idx)`` rebuilds the model of the configurations ``idx`` alone (one differentiable pass on
+    those rows), whose products then cost those rows only (the trust region's CG for the restarts still
+    iterating: optim._active_hvp).
     """
 
     x: Tensor
@@ -130,6 +134,20 @@ class SecondOrderModel:
     egrad: Tensor
     rgrad: Tensor
     _leaf: Tensor
+    f: Objective | None = None  # what select() rebuilds from (None: a model that cannot be restricted)
+
+    rebuilds = True  # select() is a new differentiable pass, not a slice (optim._active_hvp rebuilds sparingly)
+
+    @property
+    def selectable(self) -> bool:
+        return self.f is not None
+
+    def select(self, idx: Tensor) -> SecondOrderModel:
+        """The model of the configurations ``idx`` of the batch alone, rebuilt from ``f`` (the objective is
+        separable over the batch axis, so its rows are those of the whole batch's model)."""
+        if self.f is None:
+            raise ValueError("select: this model was built without its objective")
+        return second_order_model(self.f, self.x[idx])
 
     def hvp(self, v: Tensor) -> Tensor:
         # d/dx <egrad(x), v> rather than grad_outputs=v: same product, but torch.autograd.grad with tensor
@@ -151,7 +169,7 @@ def _ehvp(egrad: Tensor, v: Tensor, leaf: Tensor, retain_graph: bool = False) ->
 def second_order_model(f: Objective, x: Tensor) -> SecondOrderModel:
     val, eg, leaf = value_and_egrad(f, x, create_graph=True)
     x = x.detach()
-    return SecondOrderModel(x=x, value=val.detach(), egrad=eg, rgrad=project(x, eg.detach()), _leaf=leaf)
+    return SecondOrderModel(x=x, value=val.detach(), egrad=eg, rgrad=project(x, eg.detach()), _leaf=leaf, f=f)
 
 
 def hessian_vector_product(f: Objective, x: Tensor, v: Tensor) -> Tensor:

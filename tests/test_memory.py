@@ -50,3 +50,80 @@ def test_verify_says_when_restarts_were_grouped(monkeypatch):
     assert r.verdict == "confirmed"
     assert any(n.startswith("memory: 4 restarts") for n in r.notes)
     assert main(["verify", "--loss", "kcl", "--M", "4", "--d", "3", "--max-memory", "lots"]) == 2
+
+
+def test_candidates_polish_is_grouped_within_the_budget(monkeypatch):
+    """The polish of the configurations satisfying the claim keeps the memory budget too (issue 13)."""
+    from hemtools import candidates, sphere
+
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)
+    spec = get_loss("kcl")
+    g = torch.Generator().manual_seed(1)
+    starts = [(f"start {i}", sphere.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64)))
+              for i in range(3)]
+    kw = dict(dtype="float64", device="cpu", tol=1e-12, config_tol=1e-6)
+    whole = candidates.polish(spec, {}, 6, 4, starts, **kw)
+    notes = []
+    grouped = candidates.polish(spec, {}, 6, 4, starts, max_memory="64M", notes=notes, **kw)
+    assert len(notes) == 1 and "groups of 2" in notes[0]
+    assert [c.value for c in grouped] == pytest.approx([c.value for c in whole], abs=1e-12)
+
+
+def test_heap_is_trimmed_only_when_the_resident_size_has_grown_by_the_slack(monkeypatch):
+    from hemtools import heap
+
+    assert heap.release() in (True, False)  # the real call: glibc's malloc_trim or nothing, never an error
+    calls, rss, clock = [], [1000], [100.0]
+    monkeypatch.setattr(heap, "release", lambda: calls.append(rss[0]) or True)
+    monkeypatch.setattr(heap, "resident_bytes", lambda: rss[0])
+    monkeypatch.setattr(heap.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(heap, "_STATE", {"checked": 0.0, "base": None, "settle_until": 0.0})
+    monkeypatch.setattr(heap, "SLACK", 500)
+
+    def at(t, size):
+        clock[0], rss[0] = t, size
+        heap.release_now_and_then()
+
+    at(100, 1000)
+    at(101, 1300)  # while settling (2 s) the working set is the largest size read: 1300
+    at(103, 1700)
+    at(103.1, 2000)  # read at most every 0.25 s: not even looked at
+    assert calls == []
+    at(104, 1801)  # 1801 > 1300 + 500: trimmed, and the working set measured again
+    assert calls == [1801]
+    at(105, 1400)
+    at(108, 1899)  # within the slack of the new working set (1400)
+    assert calls == [1801]
+
+
+def test_a_group_of_given_starts_is_checked_as_that_many_restarts(monkeypatch):
+    """solve(x0=...) checks the memory of x0's batch, not of the default 8 restarts: a group of one restart
+    that fits must not be refused because 8 would not (verify --M 4096 --d 128 --restarts 2 was, exit 2)."""
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)  # ~29 MB per restart of 12 points
+    monkeypatch.setattr(optim, "available_memory", lambda: 100 * 2 ** 20)  # 3 fit, 8 do not
+    x0 = torch.nn.functional.normalize(
+        torch.randn(2, 12, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64), dim=-1)
+    assert solve("kcl", 6, 4, x0=x0).restarts == 2
+    with pytest.raises(ArgumentError, match="8 restarts"):
+        solve("kcl", 6, 4)
+
+
+def test_restart_groups_share_a_time_budget_equally(monkeypatch):
+    """Under a time budget every group gets an equal share of what is left (not the first group all of it)."""
+    from hemtools.optim import deadline, time_budget
+
+    monkeypatch.setattr(optim, "MEMORY_MATRICES", 20_000)
+    seen, real = [], optim.solve
+
+    def spy(*a, **k):
+        seen.append(deadline())
+        return real(*a, **k)
+
+    monkeypatch.setattr(optim, "solve", spy)
+    import time
+
+    t0 = time.perf_counter()
+    with time_budget(300.0):
+        r, note = memory.solve_bounded(get_loss("kcl"), 6, 4, restarts=4, seed=3, max_memory="64M")
+    assert "groups of 2" in note and r.restarts == 4 and len(seen) == 2
+    assert 140 < seen[0] - t0 < 151 and seen[1] - t0 > 290  # half of it, then what is left

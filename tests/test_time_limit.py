@@ -78,3 +78,31 @@ def test_a_baseline_cut_by_the_budget_is_not_cached():
     assert key not in energies._BASELINE_CACHE and cut.points.shape == (7, 3)
     full = energies.baseline("riesz", {"s": 1.0}, 7, 3, restarts=2, max_rounds=0)
     assert energies._BASELINE_CACHE[key] is full
+
+
+def test_the_matrix_free_certificate_stops_at_the_deadline_without_a_certificate():
+    from hemtools import spectrum
+    from hemtools.checks import hessian_spectrum
+    from hemtools.losses import get_loss
+
+    spec = get_loss("kcl")
+    f = spec.objective(6, spec.resolve_params({}))
+    x = sphere.random_points(1, 12, 5, generator=torch.Generator().manual_seed(0))[0]
+    assert spectrum.lowest_eigenvalues(f, x, 1e4, 2.2e-16).converged
+    with time_budget(0.0):
+        r = spectrum.lowest_eigenvalues(f, x, 1e4, 2.2e-16)
+        info = hessian_spectrum(f, x, 1e4, 2.2e-16, eigensolver="matrix-free")
+    assert not r.converged and r.iterations == 1 and "time limit reached" in r.notes[0]
+    assert info.failure and "time limit reached" in info.failure
+
+
+def test_the_lp_bound_is_skipped_once_the_deadline_has_passed():
+    from hemtools.checks import beyond_simplex
+    from hemtools.losses import get_loss
+
+    U = sphere.random_points(1, 6, 3, generator=torch.Generator().manual_seed(0))[0]
+    spec = get_loss("kcl")
+    with time_budget(0.0):
+        out = beyond_simplex.verify_extras(spec, spec.resolve_params({}), 6, 3, U, 0.0)
+    assert out["lp_bound"]["status"].startswith("skipped") and "time limit" in out["lp_bound"]["summary"]
+    assert "stopped by verify's time limit" in out["energy_baseline"]["budget"]

@@ -158,9 +158,10 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
     ctx = _Context(spec=spec, cl=cl, M=M, d=d, p=p, f=f, tols=tols, res=res, finite=finite, hessian=hessian,
                    eigensolver=eigensolver,
                    x_target=x_target, d_target=d_target, target_value=target_value, scale=scale,
-                   time_limited=StopReason.TIME_LIMIT in res.stops)
+                   time_limited=StopReason.TIME_LIMIT in res.stops, max_memory=max_memory)
 
-    at = ctx.assess(x_best, found, gnorm)
+    with time_budget(until(1.0)):  # the certificates (the matrix-free eigensolver stops at the deadline)
+        at = ctx.assess(x_best, found, gnorm)
     verdict, reason = decide(cl, spec, M, d, at.checks, finite, found, at.target_value, at.info, res, scale)
     notes += at.notes
 
@@ -179,7 +180,8 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
         cand_check = _candidate_check(cands, chosen, found, res.restarts, scale, tols.config)
         if chosen is not None and chosen.value < found - scale.tol(chosen.value, found):
             # a configuration satisfying the claim is lower than every restart: report it
-            at = ctx.assess(chosen.points, chosen.value, chosen.grad_norm, from_candidate=chosen)
+            with time_budget(until(1.0)):
+                at = ctx.assess(chosen.points, chosen.value, chosen.grad_norm, from_candidate=chosen)
             x_best, found, gnorm = chosen.points, chosen.value, chosen.grad_norm
             verdict, reason = decide(cl, spec, M, d, at.checks + [cand_check], finite, found, at.target_value,
                                      at.info, res, scale)
@@ -209,8 +211,10 @@ def verify(loss: str | LossSpec | Callable, M: int, d: int, *, claim: str | None
 
     extras = {}
     if finite and M > d + 1:
-        with time_budget(until(EXTRAS_SHARE)):
-            extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found)
+        # the energy baseline until EXTRAS_SHARE, recognition and the LP bound until the end of the budget
+        with time_budget(until(1.0)):
+            extras = beyond_simplex.verify_extras(spec, p, M, d, anchors, found,
+                                                  baseline_seconds=until(EXTRAS_SHARE))
     evidence = establish(verdict, cl, spec, checks, at.info, res, found, extras, at.from_candidate)
     recheck()  # a loss whose value changed during the run (a counter, a memory bank) verified nothing
     return VerifyReport(
@@ -314,8 +318,9 @@ class _Context:
     target_value: float
     scale: ValueScale
     time_limited: bool = False  # the solve stopped at verify's time limit (StopReason.TIME_LIMIT)
+    max_memory: Any = None  # the memory budget of every solve (hemtools.memory), the candidates' polish too
 
-    def _polish(self, starts):
+    def _polish(self, starts, notes: list[str] | None = None):
         return candidates_mod.polish(
             self.spec,
             self.p,
@@ -326,6 +331,8 @@ class _Context:
             device=self.res.device,
             tol=self.res.tol,
             config_tol=self.tols.config,
+            max_memory=self.max_memory,
+            notes=notes,
         )
 
     def candidates(self, x_best: Tensor):
@@ -350,7 +357,7 @@ class _Context:
                 return [], notes
             n = self.M if self.spec.kind == "pairs" else self.x_target.shape[0]
             starts = [(claim_words(self.cl, self.spec), self.x_target[:n])]
-        return self._polish(starts), notes
+        return self._polish(starts, notes), notes
 
     def _oriented_bound(self, fixed: float) -> float | None:
         """The loss at the simplex polished in R^{d'} from its constructed orientation, when the loss depends on

@@ -25,7 +25,8 @@ def cached_lp_bound(kernel: str, params: Mapping[str, Any], M: int, d: int, **kw
     return _BOUND_CACHE.get_or(key, lambda: lp_bound(kernel, M, d, s=params.get("s"), t=params.get("t"), **kw))
 
 
-def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: float) -> dict:
+def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: float, *,
+                  baseline_seconds: float | None = None) -> dict:
     """Extra sections of a verify report for M > d+1 (SPEC §2 C3).
 
     ``energy_baseline``  the energy the loss's uniformity term is built from (InfoNCE family: Gaussian with
@@ -35,6 +36,10 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
     ``recognition``      the known configuration U is congruent to (``configurations.recognise``);
     ``lp_bound``         the Delsarte–Yudin bound for that energy and the relative gaps of the baseline
                          minimum and of U (gap ≈ 0 certifies a global minimum).
+
+    Time (an enclosing optim.time_budget, verify's --time-limit): the baseline search stops at
+    ``baseline_seconds`` from now (or the enclosing deadline); the LP bound is skipped, with the reason,
+    when the deadline has passed before it starts (its exchange rounds stop there too, bounds.lp_bound).
     """
     tols = tolerances(torch.float64)
     U = torch.as_tensor(U, dtype=torch.float64).detach().cpu()
@@ -64,10 +69,11 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
         e_min, x_min = found, U
         section["summary"] = f"{kernel} energy {found:.12g} (the loss is the energy)"
     else:
-        from ..optim import deadline
+        from ..optim import deadline, time_budget
 
-        base = baseline(kernel, kp, M, d, **baseline_budget(M, d))
-        cut = time.perf_counter() >= deadline()  # verify's time budget ended the baseline search
+        with time_budget(baseline_seconds):
+            base = baseline(kernel, kp, M, d, **baseline_budget(M, d))
+            cut = time.perf_counter() >= deadline()  # verify's time budget ended the baseline search
         e_min, x_min = base.value, base.points
         fp_dev = float((configurations.fingerprint(U) - configurations.fingerprint(x_min)).abs().max())
         rel = (e_u - e_min) / max(abs(e_min), 1e-300)
@@ -87,6 +93,12 @@ def verify_extras(spec, params: Mapping[str, Any], M: int, d: int, U, found: flo
                               f" of U {e_u:.10g} vs minimum {e_min:.10g} (rel. excess {rel:.1e}): {verdict}")
     out["energy_baseline"] = section
 
+    from ..optim import deadline
+
+    if time.perf_counter() >= deadline():
+        out["lp_bound"] = {"kernel": kernel, "status": "skipped: verify's time limit reached",
+                           "summary": "LP bound skipped: verify's time limit was reached before it"}
+        return out
     lp = cached_lp_bound(kernel, kp, M, d, exchange_rounds=1, check_cells=2 ** 18)
     if math.isfinite(lp.bound):
         cert = lp_certificate(lp, min(e_min, e_u))
