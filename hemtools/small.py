@@ -187,8 +187,8 @@ class _State:
                 model = self.L.model(self.x)
             g = model.rgrad
             polish = self.gnorm <= self.tol
-            eta, h_eta, hit = self._cg(model, g, delta, max_inner, floor, polish)
-            newton = polish and not hit
+            eta, h_eta, hit, resolved = self._cg(model, g, delta, max_inner, floor, polish)
+            newton = polish and not hit and resolved  # a Newton step only where CG reached its target
             x_new = _retract(self.x, eta)
             v_new = float(self.L.value(x_new))
             pred = -(_inner(g, eta) + 0.5 * _inner(eta, h_eta))
@@ -219,7 +219,8 @@ class _State:
             self.record(True)
 
     def _cg(self, model, g, delta: float, max_inner: int, floor: float, accurate: bool):
-        """optim._truncated_cg for one restart."""
+        """optim._truncated_cg for one restart: η, Hη, whether the boundary stopped it, whether it reached its
+        residual target (not the boundary, the iteration or time limit, or the round-off stop)."""
         o = self.o.trust_region
         x = model.x
         eta, h_eta, r = np.zeros_like(g), np.zeros_like(g), g.copy()
@@ -230,8 +231,9 @@ class _State:
         if accurate:
             target = min(target, o.cg_accurate)
         stop_at = max(r0 * target, floor)
-        if not r0 > floor:
-            return eta, h_eta, False
+        if not r0 > floor:  # a residual already at the floor needs no step
+            return eta, h_eta, False, True
+        best_r, since = r0, 0
         for k in range(max_inner):
             if k and self.deadline != math.inf and time.perf_counter() >= self.deadline:
                 break
@@ -243,16 +245,24 @@ class _State:
             if kap <= 0 or not math.isfinite(alpha) or ee + 2 * alpha * ed + alpha * alpha * dd >= delta * delta:
                 tau = float((-ed + math.sqrt(max(ed * ed + dd * (delta * delta - ee), 0.0))) / np.float64(dd))
                 tau = tau if math.isfinite(tau) else 0.0
-                return eta + tau * direction, h_eta + tau * hd, True
+                return eta + tau * direction, h_eta + tau * hd, True, False
             eta = eta + alpha * direction
             h_eta = h_eta + alpha * hd
             r = _project(x, r + alpha * hd)
             rr_new = _inner(r, r)
-            if math.sqrt(rr_new) <= stop_at:
+            r_norm = math.sqrt(rr_new)
+            if r_norm <= stop_at:
+                return eta, h_eta, False, True
+            # the round-off stop: a residual near the floor that no longer falls is what CG cannot remove
+            if r_norm < o.cg_progress * best_r:
+                best_r, since = r_norm, 0
+            else:
+                since += 1
+            if since >= o.cg_stall and best_r <= o.cg_round_off * floor:
                 break
             direction = -r + (rr_new / rr) * direction
             rr = rr_new
-        return eta, h_eta, False
+        return eta, h_eta, False, False
 
     def stop(self) -> str:
         if self.dead:
