@@ -173,6 +173,20 @@ class SqliteStore:
     busy_timeout_s: float = 60.0  # how long a write waits for another process's lock
     _last_beat: float = field(default=0.0, repr=False)
 
+    def _journal_mode_wal(self) -> str:
+        """Switch to WAL, waiting for another process as every write does.  Switching the journal mode of a new
+        store does not go through SQLite's busy handler: two sweeps started together on one new file got
+        "database is locked" at once in 32 of 120 opens (two processes released by a barrier), so it is retried
+        here until busy_timeout_s."""
+        until = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return self.con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= until:
+                    raise
+                time.sleep(0.02)
+
     def __post_init__(self):
         check_sqlite(self.path)
         self.host = socket.gethostname()
@@ -180,7 +194,7 @@ class SqliteStore:
         try:
             self.con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             self.con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-            mode = self.con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._journal_mode_wal()
         except sqlite3.OperationalError as exc:  # a folder that refuses files, a read-only store
             raise ArgumentError(f"{self.path}: cannot open the store for writing ({exc})") from None
         if str(mode).lower() != "wal":  # e.g. a network file system: still correct, one writer at a time

@@ -351,3 +351,32 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch):
         bar(2, 2, {"loss": "kcl", "M": 3, "d": 2, "verdict": "refuted"})
         bar.close()
         assert all(e in stream.getvalue() for e in expect), stream.getvalue()
+
+
+def _open_store(path, barrier, q):
+    barrier.wait()
+    try:
+        stores.SqliteStore(path).close()
+        q.put("ok")
+    except Exception as exc:  # noqa: BLE001 - the message is the result
+        q.put(repr(exc))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork to start two openers at one barrier")
+def test_two_processes_opening_a_new_store_at_once_both_get_it(tmp_path):
+    """Found by the README's test command in a fresh venv (test_two_sweep_processes_on_one_store failed once):
+    switching a new store to WAL does not wait for the other process; before the retry 32 of 120 opens failed
+    with "database is locked"."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    results = []
+    for i in range(12):
+        barrier, q = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_open_store, args=(str(tmp_path / f"s{i}.sqlite"), barrier, q)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        results += [q.get(timeout=60), q.get(timeout=60)]
+        for p in procs:
+            p.join(timeout=60)
+    assert results == ["ok"] * 24, [r for r in results if r != "ok"]
