@@ -223,6 +223,8 @@ def _bytes(n: float) -> str:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    if isinstance(device, str):
+        device = device.strip().lower()  # "CPU", "Cuda:0" as people type them
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -401,3 +401,10 @@ def test_a_loss_name_as_papers_and_libraries_spell_it_gets_a_hint(loss, hint, ca
         pytest.importorskip("pytorch_metric_learning")
     assert cli.main(["verify", "--loss", loss, "--M", "3", "--d", "3"]) == 2
     assert hint in capsys.readouterr().err  # was: the list of registered names only
+
+
+def test_device_names_in_upper_case_are_accepted():
+    from hemtools.optim import resolve_device
+
+    assert resolve_device("CPU").type == "cpu" and resolve_device(" Auto ").type in ("cpu", "cuda")
+    assert cli.main(["verify", "--loss", "kcl", "--M", "3", "--d", "3", "--device", "CPU", "--restarts", "1"]) == 0
