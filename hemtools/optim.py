@@ -660,6 +660,22 @@ class _Solver:
         self.grad_noise = torch.where(torch.isfinite(noise), noise, self.grad_noise)
         self._noise_at = self.gnorm.clone()
 
+    def _armijo_trial(self, idx: Tensor, move: Tensor, ref: Tensor, decrease: Tensor, step: Tensor,
+                      backtracks: Tensor, shrink: float, max_backtracks: int):
+        """One trial of the first-order phases for the restarts ``idx``: x retracted along ``move``, accepted if
+        its value is finite and at most ``ref + decrease`` (Armijo; a few ulps of ``ref`` of slack).  Rejected
+        restarts shrink their ``step`` (backtracking) and stall after ``max_backtracks`` rejections in a row.
+        Returns x, the trial, its value and Euclidean gradient, the accepted mask and the accepted indices."""
+        x = self.x[idx]
+        x_try = sphere.retract(x, move)
+        v_try, eg_try = self._value_grad(x_try)
+        ok = torch.isfinite(v_try) & (v_try <= ref + decrease + self._slack(ref))
+        bad = idx[~ok]
+        step[bad] *= shrink
+        backtracks[bad] += 1
+        self.stalled[bad[backtracks[bad] > max_backtracks]] = True
+        return x, x_try, v_try, eg_try, ok, idx[ok]
+
     # ----------------------------------------------------------------------------------------------------
     def first_order(self, max_iter: int, switch_step: float) -> None:
         """Riemannian BB descent with the Zhang–Hager non-monotone Armijo search (batched).
@@ -691,23 +707,14 @@ class _Solver:
             idx = active.nonzero().squeeze(1)
             if idx.numel() == 0 or self.out_of_time(active):
                 break
-            x, g, st = self.x[idx], self.g[idx], step[idx]
-            x_try = sphere.retract(x, -st[:, None, None] * g)
-            v_try, eg_try = self._value_grad(x_try)
-            ok = torch.isfinite(v_try) & (v_try <= C[idx] - c * st * self.gnorm[idx] ** 2 + self._slack(C[idx]))
-            # rejected: shrink the step (Armijo backtracking), give up after max_backtracks in a row
-            bad = idx[~ok]
-            step[bad] *= shrink
-            backtracks[bad] += 1
-            self.stalled[bad[backtracks[bad] > max_backtracks]] = True
+            st = step[idx]
+            x, x_try, v_try, eg_try, ok, good = self._armijo_trial(
+                idx, -st[:, None, None] * self.g[idx], C[idx], -c * st * self.gnorm[idx] ** 2, step, backtracks,
+                shrink, max_backtracks)
             # accepted: move, then the next BB step (projection as vector transport), alternating BB1/BB2
-            good = idx[ok]
             if good.numel():
-                xo, go = x[ok], g[ok]
                 xn, vn, egn = x_try[ok], v_try[ok], eg_try[ok]
-                gn = sphere.project(xn, egn)
-                s_vec = sphere.project(xn, xn - xo)
-                y_vec = gn - sphere.project(xn, go)
+                gn, s_vec, y_vec = _moved_pair(x[ok], self.g[good], xn, egn)
                 sy, ss, yy = sphere.inner(s_vec, y_vec), sphere.inner(s_vec, s_vec), sphere.inner(y_vec, y_vec)
                 bb = torch.where(bb_count[good] % 2 == 0, ss / sy, sy / yy)
                 gn_norm = sphere.norm(gn).clamp_min(1e-300)
@@ -801,22 +808,13 @@ class _Solver:
                 idx = idx[sphere.norm(p[idx]) > switch_step]  # those whose new step is short hand over
                 if idx.numel() == 0:
                     continue
-            x, st = self.x[idx], alpha[idx]
-            x_try = sphere.retract(x, st[:, None, None] * p[idx])
-            v_try, eg_try = self._value_grad(x_try)
-            f0 = self.value[idx]
-            ok = torch.isfinite(v_try) & (v_try <= f0 + c * st * gp[idx] + self._slack(f0))
-            bad = idx[~ok]
-            alpha[bad] *= shrink
-            backtracks[bad] += 1
-            self.stalled[bad[backtracks[bad] > max_backtracks]] = True
-            good = idx[ok]
+            st = alpha[idx]
+            x, x_try, v_try, eg_try, ok, good = self._armijo_trial(
+                idx, st[:, None, None] * p[idx], self.value[idx], c * st * gp[idx], alpha, backtracks, shrink,
+                max_backtracks)
             if good.numel():
-                xo, go = x[ok], self.g[good]
                 xn, vn, egn = x_try[ok], v_try[ok], eg_try[ok]
-                gn = sphere.project(xn, egn)
-                s_vec = sphere.project(xn, xn - xo)
-                y_vec = gn - sphere.project(xn, go)
+                gn, s_vec, y_vec = _moved_pair(x[ok], self.g[good], xn, egn)
                 sy = sphere.inner(s_vec, y_vec)
                 # transport the stored pairs of the movers to their new tangent spaces (projection); in place
                 # when every restart moved: the pairs are the largest arrays of the solve (m·B·N·d)
@@ -977,6 +975,13 @@ class _Solver:
             else:
                 out.append(StopReason.ITERATION_LIMIT)
         return out
+
+
+def _moved_pair(xo: Tensor, go: Tensor, xn: Tensor, egn: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """After a move xo → xn: the new Riemannian gradient and the curvature pair (s, y) in xn's tangent space
+    (projection as vector transport), as BB and L-BFGS use them."""
+    gn = sphere.project(xn, egn)
+    return gn, sphere.project(xn, xn - xo), gn - sphere.project(xn, go)
 
 
 def _truncated_cg(
