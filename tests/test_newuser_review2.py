@@ -373,7 +373,8 @@ def test_a_parameter_named_fn_and_defaults_of_any_kind_run_and_sweep(third_party
     assert "1 cells run, 0 already in" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the defect is in children made by os.fork, which this platform (Windows) does not have")
+@pytest.mark.skipif(not hasattr(os, "fork"),
+                    reason="the defect is in children made by os.fork, which this platform (Windows) does not have")
 def test_a_child_forked_inside_user_code_really_exits():
     """multiprocessing's fork children end with os._exit: inside a loss (a DataLoader, a pool) they inherited the
     replaced os._exit and went on running the parent's verify (108 verdict lines from one run)."""

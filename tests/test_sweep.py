@@ -363,7 +363,8 @@ def _open_store(path, barrier, q):
         q.put(repr(exc))
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="starts the two openers by os.fork, which this platform (Windows) does not have")
+@pytest.mark.skipif(not hasattr(os, "fork"),
+                    reason="starts the two openers by os.fork, which this platform (Windows) does not have")
 def test_two_processes_opening_a_new_store_at_once_both_get_it(tmp_path):
     """Found by the README's test command in a fresh venv (test_two_sweep_processes_on_one_store failed once):
     switching a new store to WAL does not wait for the other process; before the retry 32 of 120 opens failed
